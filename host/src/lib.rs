@@ -1,1 +1,30 @@
-//! placeholder
+//! corral runs a sequence of model iterations in parallel, each in its own
+//! WebAssembly sandbox, over one cached config table, and writes each
+//! iteration's output and a result manifest to object storage.
+//!
+//! The pieces, in the order a run uses them:
+//!
+//! - [`cli`]: the command line, turned into a validated [`job::Job`].
+//! - [`job`]: the job file and its overrides, parsed then validated.
+//! - [`location`]: local paths, `file://` and `s3://` URLs, and their stores.
+//! - [`config_table`]: the config table, read once, indexed by a key.
+//! - [`filter`]: scan requests evaluated natively on Arrow batches.
+//! - [`sandbox`]: the engine, the transform world, one store per iteration.
+//! - [`module_cache`]: compiled components cached on disk.
+//! - [`output`]: Parquet outputs streamed to storage, committed or aborted.
+//! - [`runner`]: the bounded pool of iterations and the manifest.
+//! - [`manifest`]: per-iteration records and the manifest.
+//! - [`summary`], [`logging`]: what the user sees.
+
+pub mod cli;
+pub mod config_table;
+pub mod filter;
+pub mod job;
+pub mod location;
+pub mod logging;
+pub mod manifest;
+pub mod module_cache;
+pub mod output;
+pub mod runner;
+pub mod sandbox;
+pub mod summary;

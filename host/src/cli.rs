@@ -1,0 +1,129 @@
+//! The command line: `corral run JOB.toml [overrides]`, parsed by clap and
+//! turned into a validated [`Job`](crate::job::Job) before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::job::{Job, Overrides};
+use crate::logging::{self, LogFormat};
+use crate::module_cache::ModuleCache;
+use crate::runner::{self, RunOptions};
+
+/// Run a sequence of model iterations in parallel, each in its own
+/// WebAssembly sandbox, over one cached config table.
+#[derive(Debug, Parser)]
+#[command(name = "corral", version, about, long_about = None)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail (-vv for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// corral's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a job: every iteration of the transform over the config table.
+    #[command(after_help = "Example:\n  corral run examples/seed/job.toml --iterations 2,3,4 --max-workers 2 --param param1=1.5")]
+    Run(RunArgs),
+}
+
+/// `corral run`'s arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job file (TOML).
+    pub job: PathBuf,
+    /// Iteration ids, e.g. `2,3,4` or `0..64` (overrides `iterations`).
+    #[arg(long)]
+    pub iterations: Option<String>,
+    /// Iterations running at once (overrides `limits.max_workers`).
+    #[arg(long)]
+    pub max_workers: Option<usize>,
+    /// The config table (overrides `config.path`).
+    #[arg(long)]
+    pub config: Option<String>,
+    /// The transform component (overrides `transform.module`).
+    #[arg(long)]
+    pub module: Option<String>,
+    /// The output directory (overrides `output.dir`).
+    #[arg(long)]
+    pub out: Option<String>,
+    /// A param for the transform, `key=value` (repeatable; overrides `[params]`).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Fuel per iteration (overrides `limits.fuel`).
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory cap per iteration, e.g. `256MiB` (overrides `limits.memory`).
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Timeout per iteration, e.g. `30s` (overrides `limits.timeout`).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Compile the transform without the on-disk cache.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            iterations: self.iterations.clone(),
+            max_workers: self.max_workers,
+            config: self.config.clone(),
+            module: self.module.clone(),
+            out: self.out.clone(),
+            params: self.params.clone(),
+            fuel: self.fuel,
+            memory: self.memory.clone(),
+            timeout: self.timeout.clone(),
+        }
+    }
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn execute(cli: Cli) -> i32 {
+    let verbosity = if cli.quiet { -1 } else { cli.verbose.min(8) as i8 };
+    logging::init(cli.log_format, verbosity);
+    match cli.command {
+        Command::Run(args) => run(args),
+    }
+}
+
+fn run(args: RunArgs) -> i32 {
+    let job = match Job::load(&args.job, &args.overrides()) {
+        Ok(job) => job,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let options = RunOptions { cache: if args.no_cache { None } else { ModuleCache::default_location() } };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(runner::run(&job, &options)) {
+        Ok(report) => {
+            print!("{}", crate::summary::render(&report.manifest, &report.manifest_location));
+            report.exit_code()
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}

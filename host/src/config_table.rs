@@ -1,0 +1,443 @@
+//! The config table: read once from storage into Arrow batches shared by
+//! every iteration, optionally indexed by a key column so that
+//! `key == n` scans touch only the matching rows.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt64Type};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
+use arrow_select::coalesce::BatchCoalescer;
+use bytes::Bytes;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use crate::filter::{BoundScan, CmpOp, Literal, ScanError, ScanRequest};
+use crate::job::{ConfigFormat, ConfigSpec};
+use crate::location::Location;
+
+/// Rows sampled to infer a CSV's schema when none is declared.
+const INFER_ROWS: usize = 20_000;
+
+/// Why the config table could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error("config file {0} not found")]
+    NotFound(Location),
+    /// Reading the file failed.
+    #[error("cannot read config file {location}: {source}")]
+    Read {
+        /// The file.
+        location: Location,
+        /// The storage error.
+        source: object_store::Error,
+    },
+    /// The file is not a CSV or Parquet file corral can parse.
+    #[error("cannot parse config file {location} as {format}: {source}{hint}")]
+    Parse {
+        /// The file.
+        location: Location,
+        /// The format it was read as.
+        format: &'static str,
+        /// Arrow's or Parquet's message.
+        source: ArrowError,
+        /// What to try.
+        hint: &'static str,
+    },
+    /// The partition key is not a column, or has a type that cannot be indexed.
+    #[error("cannot index the config by `{column}`: {reason}")]
+    PartitionKey {
+        /// The key column.
+        column: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A partition key value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Text(String),
+    Bool(bool),
+}
+
+/// The type a key column is normalised to before hashing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyKind {
+    Int,
+    UInt,
+    Text,
+    Bool,
+}
+
+/// Rows grouped by the key column.
+#[derive(Debug)]
+struct PartitionIndex {
+    column: usize,
+    kind: KeyKind,
+    groups: HashMap<Key, Vec<RecordBatch>>,
+}
+
+/// The config table, in memory, shared by all iterations.
+#[derive(Debug)]
+pub struct ConfigTable {
+    schema: SchemaRef,
+    /// All rows; empty when an index holds them instead.
+    batches: Vec<RecordBatch>,
+    index: Option<PartitionIndex>,
+    rows: usize,
+    batch_rows: usize,
+}
+
+impl ConfigTable {
+    /// Reads the config once from `store` and builds the index if asked.
+    pub async fn load(spec: &ConfigSpec, store: &dyn ObjectStore) -> Result<ConfigTable, ConfigError> {
+        let path = spec.location.prefix();
+        let bytes = match store.get(&path).await {
+            Ok(result) => result.bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|source| match source {
+            object_store::Error::NotFound { .. } => ConfigError::NotFound(spec.location.clone()),
+            source => ConfigError::Read { location: spec.location.clone(), source },
+        })?;
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || ConfigTable::parse(&spec, bytes))
+            .await
+            .expect("config parsing does not panic")
+    }
+
+    /// Parses the bytes of a config file.
+    pub fn parse(spec: &ConfigSpec, bytes: Bytes) -> Result<ConfigTable, ConfigError> {
+        let (schema, batches) = match spec.format {
+            ConfigFormat::Csv => parse_csv(spec, bytes),
+            ConfigFormat::Parquet => parse_parquet(bytes),
+        }
+        .map_err(|(source, format, hint)| ConfigError::Parse {
+            location: spec.location.clone(),
+            format,
+            source,
+            hint,
+        })?;
+        let rows = batches.iter().map(RecordBatch::num_rows).sum();
+        let mut table = ConfigTable { schema, batches, index: None, rows, batch_rows: spec.batch_rows };
+        if let Some(key) = &spec.partition_by {
+            table.build_index(key)?;
+        }
+        Ok(table)
+    }
+
+    /// The table's schema.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes of Arrow memory held.
+    pub fn memory_bytes(&self) -> usize {
+        let batches = self.batches.iter();
+        let groups = self.index.iter().flat_map(|i| i.groups.values().flatten());
+        batches.chain(groups).map(RecordBatch::get_array_memory_size).sum()
+    }
+
+    fn build_index(&mut self, key: &str) -> Result<(), ConfigError> {
+        let err = |reason: String| ConfigError::PartitionKey { column: key.to_owned(), reason };
+        let column = self.schema.index_of(key).map_err(|_| {
+            let names: Vec<_> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
+            err(format!("no such column (columns: {})", names.join(", ")))
+        })?;
+        let data_type = self.schema.field(column).data_type();
+        let kind = match data_type {
+            t if t.is_signed_integer() => KeyKind::Int,
+            t if t.is_unsigned_integer() => KeyKind::UInt,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => KeyKind::Text,
+            DataType::Boolean => KeyKind::Bool,
+            other => return Err(err(format!("its type {other} cannot be indexed (use an integer, string or boolean column)"))),
+        };
+        let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
+        for batch in std::mem::take(&mut self.batches) {
+            let sort_err = |e: ArrowError| err(e.to_string());
+            let order = arrow_ord::sort::sort_to_indices(batch.column(column), None, None).map_err(sort_err)?;
+            let sorted = arrow_select::take::take_record_batch(&batch, &order).map_err(sort_err)?;
+            let keys = normalise_keys(sorted.column(column), kind).map_err(sort_err)?;
+            let runs = arrow_ord::partition::partition(&[sorted.column(column).clone()]).map_err(sort_err)?;
+            for run in runs.ranges() {
+                let key = key_at(&keys, kind, run.start);
+                slices.entry(key).or_default().push(sorted.slice(run.start, run.end - run.start));
+            }
+        }
+        // Each group is made of a slice per loaded batch: coalesce them once
+        // into batches of the scan size, so scans hand over few large batches.
+        let mut groups = HashMap::with_capacity(slices.len());
+        for (key, parts) in slices {
+            let mut coalescer = BatchCoalescer::new(self.schema.clone(), self.batch_rows);
+            let mut out = Vec::new();
+            for part in parts {
+                coalescer.push_batch(part).map_err(|e| err(e.to_string()))?;
+                while let Some(batch) = coalescer.next_completed_batch() {
+                    out.push(batch);
+                }
+            }
+            coalescer.finish_buffered_batch().map_err(|e| err(e.to_string()))?;
+            while let Some(batch) = coalescer.next_completed_batch() {
+                out.push(batch);
+            }
+            groups.insert(key, out);
+        }
+        self.index = Some(PartitionIndex { column, kind, groups });
+        Ok(())
+    }
+
+    /// Opens a scan: checks the request against the schema and picks the
+    /// batches to read (one partition when the filter pins the key).
+    pub fn scan(self: &Arc<Self>, request: &ScanRequest) -> Result<ConfigScan, ScanError> {
+        let mut request = request.clone();
+        let mut sources: Option<Vec<RecordBatch>> = None;
+        if let Some(index) = &self.index {
+            let key_name = self.schema.field(index.column).name();
+            if let Some(pos) = request.filter.iter().position(|c| &c.column == key_name && c.op == CmpOp::Eq) {
+                // Bind first so that an incomparable literal is still an error.
+                BoundScan::bind(&ScanRequest { filter: vec![request.filter[pos].clone()], ..Default::default() }, &self.schema)?;
+                let group = match lookup_key(&request.filter[pos].value, index.kind) {
+                    KeyLookup::Key(key) => index.groups.get(&key).cloned().unwrap_or_default(),
+                    KeyLookup::NoRows => Vec::new(),
+                };
+                request.filter.remove(pos);
+                sources = Some(group);
+            }
+        }
+        let sources = sources.unwrap_or_else(|| match &self.index {
+            Some(index) => index.groups.values().flatten().cloned().collect(),
+            None => self.batches.clone(),
+        });
+        let bound = BoundScan::bind(&request, &self.schema)?;
+        let batch_rows = request.batch_rows.map_or(self.batch_rows, |n| n.max(1) as usize);
+        Ok(ConfigScan {
+            coalescer: BatchCoalescer::new(bound.output_schema.clone(), batch_rows),
+            bound,
+            sources: sources.into_iter(),
+            batch_rows,
+            rows_out: 0,
+        })
+    }
+}
+
+enum KeyLookup {
+    Key(Key),
+    NoRows,
+}
+
+fn lookup_key(value: &Literal, kind: KeyKind) -> KeyLookup {
+    let key = match (value, kind) {
+        (Literal::Null, _) => Some(Key::Null),
+        (Literal::Int(v), KeyKind::Int) => Some(Key::Int(*v)),
+        (Literal::Int(v), KeyKind::UInt) => u64::try_from(*v).ok().map(Key::UInt),
+        (Literal::Uint(v), KeyKind::UInt) => Some(Key::UInt(*v)),
+        (Literal::Uint(v), KeyKind::Int) => i64::try_from(*v).ok().map(Key::Int),
+        (Literal::Float(v), KeyKind::Int) if v.fract() == 0.0 && v.abs() < 9.0e18 => Some(Key::Int(*v as i64)),
+        (Literal::Float(v), KeyKind::UInt) if v.fract() == 0.0 && *v >= 0.0 && *v < 1.8e19 => Some(Key::UInt(*v as u64)),
+        (Literal::Float(_), _) => None,
+        (Literal::Text(v), KeyKind::Text) => Some(Key::Text(v.clone())),
+        (Literal::Text(v), KeyKind::Int) => v.trim().parse().ok().map(Key::Int),
+        (Literal::Text(v), KeyKind::UInt) => v.trim().parse().ok().map(Key::UInt),
+        (Literal::Boolean(v), KeyKind::Bool) => Some(Key::Bool(*v)),
+        _ => None,
+    };
+    key.map_or(KeyLookup::NoRows, KeyLookup::Key)
+}
+
+fn normalise_keys(column: &ArrayRef, kind: KeyKind) -> Result<ArrayRef, ArrowError> {
+    let to = match kind {
+        KeyKind::Int => DataType::Int64,
+        KeyKind::UInt => DataType::UInt64,
+        KeyKind::Text => DataType::Utf8,
+        KeyKind::Bool => DataType::Boolean,
+    };
+    arrow_cast::cast(column, &to)
+}
+
+fn key_at(keys: &ArrayRef, kind: KeyKind, row: usize) -> Key {
+    if keys.is_null(row) {
+        return Key::Null;
+    }
+    match kind {
+        KeyKind::Int => Key::Int(keys.as_primitive::<Int64Type>().value(row)),
+        KeyKind::UInt => Key::UInt(keys.as_primitive::<UInt64Type>().value(row)),
+        KeyKind::Text => Key::Text(keys.as_string::<i32>().value(row).to_owned()),
+        KeyKind::Bool => Key::Bool(keys.as_boolean().value(row)),
+    }
+}
+
+/// An open scan: yields filtered, projected batches of at most the scan's
+/// batch size, never an empty one.
+pub struct ConfigScan {
+    bound: BoundScan,
+    sources: std::vec::IntoIter<RecordBatch>,
+    coalescer: BatchCoalescer,
+    batch_rows: usize,
+    rows_out: u64,
+}
+
+impl ConfigScan {
+    /// The schema of the batches yielded.
+    pub fn schema(&self) -> SchemaRef {
+        self.bound.output_schema.clone()
+    }
+
+    /// Rows yielded so far.
+    pub fn rows_out(&self) -> u64 {
+        self.rows_out
+    }
+
+    /// The next batch, or `None` at the end.
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, ScanError> {
+        loop {
+            if let Some(batch) = self.coalescer.next_completed_batch() {
+                self.rows_out += batch.num_rows() as u64;
+                return Ok(Some(batch));
+            }
+            match self.sources.next() {
+                Some(source) => {
+                    let batch = self.bound.apply(&source)?;
+                    // Slice big batches; coalesce small ones.
+                    let mut offset = 0;
+                    while offset < batch.num_rows() {
+                        let len = self.batch_rows.min(batch.num_rows() - offset);
+                        self.coalescer.push_batch(batch.slice(offset, len))?;
+                        offset += len;
+                    }
+                }
+                None if !self.coalescer.is_empty() => self.coalescer.finish_buffered_batch()?,
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+type ParseFailure = (ArrowError, &'static str, &'static str);
+
+fn parse_csv(spec: &ConfigSpec, bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), ParseFailure> {
+    let schema = match &spec.schema {
+        Some(schema) => schema.clone(),
+        None => {
+            let format = arrow_csv::reader::Format::default()
+                .with_header(spec.header)
+                .with_delimiter(spec.delimiter);
+            let (schema, _) = format
+                .infer_schema(Cursor::new(&bytes[..]), Some(INFER_ROWS))
+                .map_err(|e| (e, "CSV", ""))?;
+            Arc::new(schema)
+        }
+    };
+    if schema.fields().is_empty() {
+        return Err((ArrowError::CsvError("the file has no columns".into()), "CSV", ""));
+    }
+    let reader = arrow_csv::ReaderBuilder::new(schema.clone())
+        .with_header(spec.header)
+        .with_delimiter(spec.delimiter)
+        .with_batch_size(spec.batch_rows)
+        .build(Cursor::new(bytes))
+        .map_err(|e| (e, "CSV", ""))?;
+    let hint = if spec.schema.is_none() {
+        " (the schema was inferred from the first rows; declare it with config.schema if later rows differ)"
+    } else {
+        ""
+    };
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| (e, "CSV", hint))?;
+    Ok((schema, batches))
+}
+
+fn parse_parquet(bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), ParseFailure> {
+    let fail = |e: parquet::errors::ParquetError| (ArrowError::ExternalError(Box::new(e)), "Parquet", "");
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(fail)?;
+    let schema = builder.schema().clone();
+    let reader = builder.build().map_err(fail)?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| (e, "Parquet", ""))?;
+    Ok((schema, batches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::Comparison;
+    use std::path::Path;
+
+    fn table(partition_by: Option<&str>) -> Arc<ConfigTable> {
+        let mut csv = String::from("id,k,v\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("{i},{},{}.5\n", i % 7, i));
+        }
+        let spec = ConfigSpec {
+            location: Location::parse("c.csv", Path::new("/")).unwrap(),
+            format: ConfigFormat::Csv,
+            partition_by: partition_by.map(String::from),
+            schema: None,
+            header: true,
+            delimiter: b',',
+            batch_rows: 64,
+        };
+        Arc::new(ConfigTable::parse(&spec, Bytes::from(csv)).unwrap())
+    }
+
+    fn ids(table: &Arc<ConfigTable>, request: ScanRequest) -> Vec<i64> {
+        let mut scan = table.scan(&request).unwrap();
+        let mut out = Vec::new();
+        while let Some(batch) = scan.next_batch().unwrap() {
+            assert!(batch.num_rows() > 0 && batch.num_rows() <= 64);
+            out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn indexed_and_plain_scans_agree() {
+        let request = ScanRequest {
+            columns: Some(vec!["id".into()]),
+            filter: vec![
+                Comparison { column: "k".into(), op: CmpOp::Eq, value: Literal::Int(3) },
+                Comparison { column: "v".into(), op: CmpOp::Lt, value: Literal::Float(500.0) },
+            ],
+            batch_rows: None,
+        };
+        let expected: Vec<i64> = (0..500).filter(|i| i % 7 == 3).collect();
+        assert_eq!(ids(&table(None), request.clone()), expected);
+        assert_eq!(ids(&table(Some("k")), request), expected);
+    }
+
+    #[test]
+    fn an_absent_key_scans_nothing_and_full_scans_see_every_row() {
+        let t = table(Some("k"));
+        let absent = ScanRequest {
+            filter: vec![Comparison { column: "k".into(), op: CmpOp::Eq, value: Literal::Int(99) }],
+            ..Default::default()
+        };
+        assert!(ids(&t, absent).is_empty());
+        assert_eq!(ids(&t, ScanRequest::default()), (0..1000).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_bad_partition_key_is_named() {
+        let spec = ConfigSpec {
+            location: Location::parse("c.csv", Path::new("/")).unwrap(),
+            format: ConfigFormat::Csv,
+            partition_by: Some("v".into()),
+            schema: None,
+            header: true,
+            delimiter: b',',
+            batch_rows: 64,
+        };
+        let err = ConfigTable::parse(&spec, Bytes::from("id,v\n1,2.5\n")).unwrap_err();
+        assert!(err.to_string().contains("`v`"), "{err}");
+    }
+}

@@ -1,0 +1,190 @@
+//! What a run leaves behind besides outputs: one record per iteration
+//! (written as each finishes) and the manifest with the job and a summary.
+
+use serde::{Deserialize, Serialize};
+
+/// How an iteration ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Output committed.
+    Succeeded,
+    /// Failed; see the error.
+    Failed,
+    /// Stopped by a signal before it finished.
+    Interrupted,
+}
+
+/// The failure classes of an iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The transform returned an error.
+    GuestError,
+    /// The guest trapped: panic, abort, unreachable, stack overflow.
+    Trap,
+    /// The guest used up its fuel.
+    FuelExhausted,
+    /// The guest tried to grow memory past its cap.
+    MemoryLimit,
+    /// The iteration ran past its wall-clock timeout.
+    Timeout,
+    /// The guest emitted malformed, inconsistent or oversized output.
+    InvalidOutput,
+    /// Reading or writing storage failed.
+    Storage,
+    /// The run was interrupted.
+    Interrupted,
+    /// A bug in corral's host code, caught and isolated to this iteration.
+    HostPanic,
+}
+
+impl ErrorKind {
+    /// The name used in the manifest.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::GuestError => "guest_error",
+            ErrorKind::Trap => "trap",
+            ErrorKind::FuelExhausted => "fuel_exhausted",
+            ErrorKind::MemoryLimit => "memory_limit",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::InvalidOutput => "invalid_output",
+            ErrorKind::Storage => "storage",
+            ErrorKind::Interrupted => "interrupted",
+            ErrorKind::HostPanic => "host_panic",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an iteration failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IterationError {
+    /// The class of failure.
+    pub kind: ErrorKind,
+    /// What happened, for the model author (with the wasm backtrace for traps).
+    pub message: String,
+    /// The end of the guest's stderr (e.g. its panic message).
+    pub stderr_tail: Option<String>,
+}
+
+/// One iteration's outcome and figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IterationRecord {
+    /// The iteration id.
+    pub iteration: i64,
+    /// How it ended.
+    pub status: Status,
+    /// Why it failed, if it did.
+    pub error: Option<IterationError>,
+    /// When it started (RFC 3339).
+    pub started: String,
+    /// Wall time, milliseconds.
+    pub wall_ms: u64,
+    /// Start offset from the run's start, milliseconds (for timelines).
+    pub offset_ms: u64,
+    /// The worker slot it ran on.
+    pub worker: usize,
+    /// Config rows handed to the guest.
+    pub rows_in: u64,
+    /// Rows emitted.
+    pub rows_out: u64,
+    /// Bytes of Parquet written.
+    pub bytes_out: u64,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Peak linear memory of the guest, bytes.
+    pub peak_memory_bytes: u64,
+    /// Attempts made (1 unless retried).
+    pub attempts: u32,
+    /// The committed output file, if any.
+    pub output: Option<String>,
+    /// The module that ran (sha256), so that a resume can tell.
+    pub module_sha256: String,
+}
+
+/// Totals of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Iterations in the job.
+    pub total: usize,
+    /// Succeeded.
+    pub succeeded: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Interrupted (or never started because of an interruption).
+    pub interrupted: usize,
+    /// Wall time of the run, milliseconds.
+    pub wall_ms: u64,
+}
+
+impl Summary {
+    /// Totals over `records`, for a job of `total` iterations.
+    pub fn of(records: &[IterationRecord], total: usize, wall_ms: u64) -> Summary {
+        let count = |s: Status| records.iter().filter(|r| r.status == s).count();
+        let done = records.len();
+        Summary {
+            total,
+            succeeded: count(Status::Succeeded),
+            failed: count(Status::Failed),
+            interrupted: count(Status::Interrupted) + total.saturating_sub(done),
+            wall_ms,
+        }
+    }
+}
+
+/// The job as it ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobInfo {
+    /// The job's name.
+    pub name: String,
+    /// Start (RFC 3339).
+    pub started: String,
+    /// End (RFC 3339).
+    pub finished: String,
+    /// corral's version.
+    pub host_version: String,
+    /// The transform module's sha256.
+    pub module_sha256: String,
+    /// The transform module's location.
+    pub module: String,
+    /// The config table's location.
+    pub config: String,
+    /// Rows in the config table.
+    pub config_rows: u64,
+    /// The params handed to the transform.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The limits.
+    pub limits: serde_json::Value,
+}
+
+/// `_manifest.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The job.
+    pub job: JobInfo,
+    /// Totals.
+    pub summary: Summary,
+    /// Every iteration's record, in the job's order.
+    pub iterations: Vec<IterationRecord>,
+}
+
+/// Name of the manifest under the output directory.
+pub const MANIFEST_FILE: &str = "_manifest.json";
+/// Directory of per-iteration records under the output directory.
+pub const RECORDS_DIR: &str = "_records";
+
+/// The record file of iteration `n` under the output directory `root`.
+pub fn record_path(root: &object_store::path::Path, iteration: i64) -> object_store::path::Path {
+    root.clone().join(RECORDS_DIR).join(format!("iter_{iteration}.json"))
+}
+
+/// The output directory of iteration `n`, relative to the output directory.
+pub fn iteration_dir(iteration: i64) -> String {
+    format!("iter_{iteration}")
+}

@@ -1,0 +1,293 @@
+//! `corral run`: load the config once, compile the transform once, run every
+//! iteration on a bounded pool, persist each record as it finishes, and
+//! write the manifest.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::sync::Semaphore;
+
+use crate::config_table::{ConfigError, ConfigTable};
+use crate::job::{Job, JobError};
+use crate::location::LocationError;
+use crate::manifest::{
+    ErrorKind, IterationError, IterationRecord, JobInfo, MANIFEST_FILE, Manifest, Status, Summary, iteration_dir,
+    record_path,
+};
+use crate::module_cache::ModuleCache;
+use crate::output::OutputSink;
+use crate::sandbox::{ModuleError, Sandbox};
+
+/// Why a run could not be carried out (as opposed to iterations failing).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The job is invalid.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// A location cannot be reached.
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    /// The transform module is unusable.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The config table cannot be loaded.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The manifest could not be written.
+    #[error("cannot write the manifest {location}: {source}")]
+    Manifest {
+        /// Where it was to go.
+        location: String,
+        /// The storage error.
+        source: object_store::Error,
+    },
+}
+
+impl RunError {
+    /// The process exit code: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            RunError::Job(_) | RunError::Location(_) | RunError::Module(_) | RunError::Config(_) => 2,
+            RunError::Manifest { .. } => 1,
+        }
+    }
+}
+
+/// How to run, beyond the job itself.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The compiled-module cache (`None`: compile every time).
+    pub cache: Option<ModuleCache>,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The manifest as written.
+    pub manifest: Manifest,
+    /// Where it was written.
+    pub manifest_location: String,
+}
+
+impl RunReport {
+    /// 0 if every iteration succeeded, else 1.
+    pub fn exit_code(&self) -> i32 {
+        if self.manifest.summary.succeeded == self.manifest.summary.total { 0 } else { 1 }
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Runs `job` to the end.
+pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError> {
+    let started_at = now_rfc3339();
+    let started = Instant::now();
+    let config_store = job.config.location.store()?;
+    let module_store = job.module.store()?;
+    let output_store = job.output.store()?;
+
+    // The config and the module are read and checked before anything is
+    // written, compiling while the config parses.
+    let module_bytes = read_module(&job.module, module_store.as_ref()).await?;
+    let (limits, module_location, cache) = (job.limits, job.module.clone(), options.cache.clone());
+    let compile = tokio::task::spawn_blocking(move || {
+        Sandbox::new(&module_bytes, &module_location, limits, cache.as_ref())
+    });
+    let load_started = Instant::now();
+    let config = ConfigTable::load(&job.config, config_store.as_ref()).await;
+    let sandbox = compile.await.expect("compiling does not panic")?;
+    let config = Arc::new(config?);
+    tracing::info!(
+        rows = config.num_rows(),
+        arrow_bytes = config.memory_bytes(),
+        elapsed_ms = load_started.elapsed().as_millis() as u64,
+        config = %job.config.location,
+        "config table loaded"
+    );
+    let sandbox = Arc::new(sandbox);
+
+    let params_json: Arc<str> = serde_json::Value::Object(job.params.clone()).to_string().into();
+    let output_root = job.output.prefix();
+    let workers = Arc::new(Semaphore::new(job.limits.max_workers));
+    let slots = Arc::new(Mutex::new((0..job.limits.max_workers).rev().collect::<Vec<_>>()));
+    let mut tasks = Vec::with_capacity(job.iterations.len());
+    tracing::info!(iterations = job.iterations.len(), workers = job.limits.max_workers, "running");
+    for &iteration in &job.iterations {
+        let permit = workers.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let slot = slots.lock().expect("slot lock").pop().expect("a permit guarantees a slot");
+        let task = IterationTask {
+            iteration,
+            slot,
+            sandbox: sandbox.clone(),
+            config: config.clone(),
+            params_json: params_json.clone(),
+            job_name: job.name.clone(),
+            store: output_store.clone(),
+            root: output_root.clone(),
+            max_output: job.limits.max_output_bytes,
+            run_started: started,
+        };
+        let slots = slots.clone();
+        tasks.push(tokio::spawn(async move {
+            let record = task.run().await;
+            slots.lock().expect("slot lock").push(slot);
+            drop(permit);
+            record
+        }));
+    }
+    let mut records = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        records.push(task.await.expect("iteration tasks catch their own panics"));
+    }
+
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let manifest = Manifest {
+        job: JobInfo {
+            name: job.name.clone(),
+            started: started_at,
+            finished: now_rfc3339(),
+            host_version: env!("CARGO_PKG_VERSION").to_owned(),
+            module_sha256: sandbox.module_sha256().to_owned(),
+            module: job.module.to_string(),
+            config: job.config.location.to_string(),
+            config_rows: config.num_rows() as u64,
+            params: job.params.clone(),
+            limits: serde_json::to_value(job.limits).expect("limits serialise"),
+        },
+        summary: Summary::of(&records, job.iterations.len(), wall_ms),
+        iterations: records,
+    };
+    let path = output_root.clone().join(MANIFEST_FILE);
+    let body = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
+    let manifest_location = format!("{}/{MANIFEST_FILE}", job.output);
+    output_store
+        .put(&path, PutPayload::from(body))
+        .await
+        .map_err(|source| RunError::Manifest { location: manifest_location.clone(), source })?;
+    Ok(RunReport { manifest, manifest_location })
+}
+
+async fn read_module(location: &crate::location::Location, store: &dyn ObjectStore) -> Result<Vec<u8>, ModuleError> {
+    let result = match store.get(&location.prefix()).await {
+        Ok(get) => get.bytes().await,
+        Err(e) => Err(e),
+    };
+    result.map(|b| b.to_vec()).map_err(|source| ModuleError::Read { location: location.clone(), source })
+}
+
+/// Everything one iteration needs, owned so that it can run on its own task.
+struct IterationTask {
+    iteration: i64,
+    slot: usize,
+    sandbox: Arc<Sandbox>,
+    config: Arc<ConfigTable>,
+    params_json: Arc<str>,
+    job_name: String,
+    store: Arc<dyn ObjectStore>,
+    root: ObjectPath,
+    max_output: u64,
+    run_started: Instant,
+}
+
+impl IterationTask {
+    async fn run(self) -> IterationRecord {
+        let started_at = now_rfc3339();
+        let started = Instant::now();
+        let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
+        let span = tracing::info_span!("iteration", iteration = self.iteration);
+        let _enter = span.enter();
+        drop(_enter);
+        let dir = self.root.clone().join(iteration_dir(self.iteration));
+        let sink = OutputSink::new(self.store.clone(), dir, self.max_output);
+        // The sandbox runs on a task of its own, so that a panic in our host
+        // code fails this iteration only.
+        let (sandbox, config, params, name) =
+            (self.sandbox.clone(), self.config.clone(), self.params_json.clone(), self.job_name.clone());
+        let iteration = self.iteration;
+        let outcome = tokio::spawn(async move { sandbox.run(iteration, &params, &name, config, sink).await }).await;
+        let mut record = IterationRecord {
+            iteration: self.iteration,
+            status: Status::Failed,
+            error: None,
+            started: started_at,
+            wall_ms: 0,
+            offset_ms,
+            worker: self.slot,
+            rows_in: 0,
+            rows_out: 0,
+            bytes_out: 0,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            attempts: 1,
+            output: None,
+            module_sha256: self.sandbox.module_sha256().to_owned(),
+        };
+        match outcome {
+            Ok(outcome) => {
+                record.rows_in = outcome.rows_in;
+                record.fuel_used = outcome.fuel_used;
+                record.peak_memory_bytes = outcome.peak_memory_bytes;
+                match outcome.result {
+                    Ok(committed) => {
+                        record.status = Status::Succeeded;
+                        record.rows_out = committed.rows;
+                        record.bytes_out = committed.bytes;
+                        record.output = committed.path;
+                    }
+                    Err(error) => {
+                        record.rows_out = 0;
+                        record.error = Some(error);
+                    }
+                }
+            }
+            Err(join) => {
+                let message = match join.try_into_panic() {
+                    Ok(panic) => panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "a panic without a message".into()),
+                    Err(join) => join.to_string(),
+                };
+                record.error = Some(IterationError {
+                    kind: ErrorKind::HostPanic,
+                    message: format!("corral's host code panicked serving this iteration (a bug of ours; please report it): {message}"),
+                    stderr_tail: None,
+                });
+            }
+        }
+        record.wall_ms = started.elapsed().as_millis() as u64;
+        match &record.error {
+            None => tracing::info!(
+                iteration = record.iteration,
+                wall_ms = record.wall_ms,
+                rows_in = record.rows_in,
+                rows_out = record.rows_out,
+                "iteration succeeded"
+            ),
+            Some(error) => tracing::warn!(
+                iteration = record.iteration,
+                wall_ms = record.wall_ms,
+                kind = %error.kind,
+                "iteration failed: {}",
+                error.message.lines().next().unwrap_or_default()
+            ),
+        }
+        self.persist(&record).await;
+        record
+    }
+
+    /// Writes the record beside the outputs, so that a run killed later
+    /// still shows what finished.
+    async fn persist(&self, record: &IterationRecord) {
+        let path = record_path(&self.root, record.iteration);
+        let body = serde_json::to_vec_pretty(record).expect("records serialise");
+        if let Err(e) = self.store.put(&path, PutPayload::from(body)).await {
+            tracing::error!(iteration = record.iteration, "cannot persist the iteration's record: {e}");
+        }
+    }
+}

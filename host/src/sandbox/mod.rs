@@ -1,0 +1,309 @@
+//! The WebAssembly sandbox: one engine and one pre-instantiated transform
+//! per run; for each iteration a fresh store and instance with its own fuel,
+//! memory cap, wall-clock deadline and locked-down WASI.
+
+pub mod bindings;
+pub mod captured;
+pub mod limiter;
+pub mod state;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::config_table::ConfigTable;
+use crate::job::Limits;
+use crate::location::Location;
+use crate::manifest::{ErrorKind, IterationError};
+use crate::module_cache::ModuleCache;
+use crate::output::{Committed, OutputSink};
+use bindings::{Transform, TransformPre};
+use captured::CapturedOutput;
+use limiter::MemoryLimiter;
+use state::{HostFailure, IterationState};
+
+/// How often the engine's epoch advances: the granularity of timeouts and
+/// of the yields that share cores fairly between iterations.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+/// Stack available to guest code.
+const MAX_WASM_STACK: usize = 1024 * 1024;
+
+/// Why a module cannot be used; found before any iteration runs.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// The module file could not be read.
+    #[error("cannot read transform module {location}: {source}")]
+    Read {
+        /// The module's location.
+        location: Location,
+        /// The storage error.
+        source: object_store::Error,
+    },
+    /// Not WebAssembly at all.
+    #[error("transform module {location} is not WebAssembly (it does not start with the `\\0asm` header)")]
+    NotWasm {
+        /// The module's location.
+        location: Location,
+    },
+    /// A core module where a component is needed.
+    #[error(
+        "transform module {location} is a core WebAssembly module, not a component: build it with `cargo build --target wasm32-wasip2` against the corral-guest SDK"
+    )]
+    CoreModule {
+        /// The module's location.
+        location: Location,
+    },
+    /// Malformed or truncated.
+    #[error("transform module {location} is not a valid WebAssembly component: {message}")]
+    Invalid {
+        /// The module's location.
+        location: Location,
+        /// The validator's message.
+        message: String,
+    },
+    /// A valid component, but not of the corral `transform` world.
+    #[error("transform module {location} is not a corral transform: {message}")]
+    WrongWorld {
+        /// The module's location.
+        location: Location,
+        /// What does not match (a missing export, an import corral does not provide).
+        message: String,
+    },
+    /// The engine could not be configured.
+    #[error("cannot set up the WebAssembly engine: {0}")]
+    Engine(String),
+}
+
+/// The error an iteration's deadline raises inside the guest.
+#[derive(Debug, thiserror::Error)]
+#[error("the iteration ran past its timeout")]
+struct DeadlineExceeded;
+
+/// Advances the engine's epoch until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("corral-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What one iteration did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The committed output, or why there is none.
+    pub result: Result<Committed, IterationError>,
+    /// Config rows handed to the guest.
+    pub rows_in: u64,
+    /// Rows the guest emitted (committed or not).
+    pub rows_emitted: u64,
+    /// Fuel consumed.
+    pub fuel_used: u64,
+    /// Peak linear memory.
+    pub peak_memory_bytes: u64,
+}
+
+/// A compiled transform, ready to run iterations.
+pub struct Sandbox {
+    engine: Engine,
+    pre: TransformPre<IterationState>,
+    module_sha256: String,
+    limits: Limits,
+    _ticker: EpochTicker,
+}
+
+/// The sha256 of a module's bytes, as hex.
+pub fn module_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Sandbox {
+    /// Checks and compiles `bytes` (or loads the compilation from `cache`),
+    /// and links it against the corral world.
+    pub fn new(bytes: &[u8], location: &Location, limits: Limits, cache: Option<&ModuleCache>) -> Result<Sandbox, ModuleError> {
+        check_header(bytes, location)?;
+        let mut config = Config::new();
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(MAX_WASM_STACK);
+        let engine = Engine::new(&config).map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
+
+        let sha256 = module_sha256(bytes);
+        let component = match cache.and_then(|c| c.load(&engine, &sha256)) {
+            Some(component) => component,
+            None => {
+                let started = Instant::now();
+                let component = Component::new(&engine, bytes)
+                    .map_err(|e| ModuleError::Invalid { location: location.clone(), message: format!("{e:#}") })?;
+                tracing::info!(module = %location, elapsed_ms = started.elapsed().as_millis() as u64, "compiled the transform");
+                if let Some(cache) = cache {
+                    cache.store(&engine, &sha256, &component);
+                }
+                component
+            }
+        };
+
+        let mut linker: Linker<IterationState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
+        Transform::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
+        let wrong_world = |e: wasmtime::Error| ModuleError::WrongWorld { location: location.clone(), message: format!("{e:#}") };
+        let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
+        let pre = TransformPre::new(instance_pre).map_err(wrong_world)?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(Sandbox { engine, pre, module_sha256: sha256, limits, _ticker: ticker })
+    }
+
+    /// The module's sha256.
+    pub fn module_sha256(&self) -> &str {
+        &self.module_sha256
+    }
+
+    /// Runs one iteration in a fresh store and instance, and commits or
+    /// aborts its output.
+    pub async fn run(
+        &self,
+        iteration: i64,
+        params_json: &str,
+        job_name: &str,
+        config: Arc<ConfigTable>,
+        sink: OutputSink,
+    ) -> Outcome {
+        let stdout = CapturedOutput::new(iteration, "stdout");
+        let stderr = CapturedOutput::new(iteration, "stderr");
+        // No preopened directories, no environment, no arguments, no
+        // network; stdin is closed.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limiter = MemoryLimiter::new(self.limits.memory_bytes);
+        let mut store = Store::new(&self.engine, IterationState::new(iteration, wasi, limiter, config, sink));
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(self.limits.fuel).expect("fuel is enabled");
+        let deadline = Instant::now() + self.limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+
+        let ctx = bindings::corral::transform::types::Context {
+            iteration,
+            params: params_json.to_owned(),
+            job_name: job_name.to_owned(),
+        };
+        let call = async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store, &ctx).await
+        };
+        // Host calls count against the deadline too: the whole call is
+        // bounded, with a little slack for the epoch to fire first.
+        let result = tokio::time::timeout(self.limits.timeout + EPOCH_TICK * 4, call).await;
+
+        let fuel_used = self.limits.fuel - store.get_fuel().unwrap_or(0);
+        let mut state = store.into_data();
+        let sink = state.sink.take().expect("the sink is returned once");
+        let rows_emitted = sink.rows();
+        let failure = |kind: ErrorKind, message: String| IterationError { kind, message, stderr_tail: stderr.tail() };
+        let verdict = match (result, state.failure.take()) {
+            (_, Some(HostFailure::InvalidOutput(message))) => Err(failure(ErrorKind::InvalidOutput, message)),
+            (_, Some(HostFailure::Storage(message))) => Err(failure(ErrorKind::Storage, message)),
+            (Err(_elapsed), None) => Err(failure(ErrorKind::Timeout, timeout_message(self.limits.timeout))),
+            (Ok(Err(error)), None) => {
+                let (kind, message) = classify(&error, &state, &self.limits);
+                Err(failure(kind, message))
+            }
+            (Ok(Ok(Err(guest))), None) => Err(failure(ErrorKind::GuestError, guest.message)),
+            (Ok(Ok(Ok(()))), None) => Ok(()),
+        };
+        let result = match verdict {
+            Ok(()) => sink.commit().await.map_err(|e| failure(ErrorKind::Storage, format!("committing the output failed: {e}"))),
+            Err(error) => {
+                sink.abort().await;
+                Err(error)
+            }
+        };
+        Outcome {
+            result,
+            rows_in: state.rows_in,
+            rows_emitted,
+            fuel_used,
+            peak_memory_bytes: state.limiter.peak(),
+        }
+    }
+}
+
+fn timeout_message(timeout: Duration) -> String {
+    format!("the iteration ran past its timeout of {} (limits.timeout)", humantime::format_duration(timeout))
+}
+
+/// Sorts a trap or host error into its failure class, with a message that
+/// carries the wasm backtrace.
+fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) -> (ErrorKind, String) {
+    let detail = format!("{error:?}");
+    if error.downcast_ref::<DeadlineExceeded>().is_some() {
+        return (ErrorKind::Timeout, format!("{}\n{detail}", timeout_message(limits.timeout)));
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            return (ErrorKind::FuelExhausted, format!("the iteration used up its fuel of {} (limits.fuel)\n{detail}", limits.fuel));
+        }
+        Some(Trap::StackOverflow) => {
+            return (ErrorKind::Trap, format!("stack overflow: the guest recursed past its stack\n{detail}"));
+        }
+        _ => {}
+    }
+    if let Some(asked) = state.limiter.hit() {
+        return (
+            ErrorKind::MemoryLimit,
+            format!(
+                "the guest tried to grow its memory to {} bytes, over its cap of {} bytes (limits.memory)\n{detail}",
+                asked, limits.memory_bytes
+            ),
+        );
+    }
+    (ErrorKind::Trap, detail)
+}
+
+/// Tells a core module, a component and non-Wasm apart by the header.
+fn check_header(bytes: &[u8], location: &Location) -> Result<(), ModuleError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(ModuleError::NotWasm { location: location.clone() });
+    }
+    // Core modules have version 1 and layer 0; components layer 1.
+    if bytes[6..8] == [0, 0] {
+        return Err(ModuleError::CoreModule { location: location.clone() });
+    }
+    Ok(())
+}

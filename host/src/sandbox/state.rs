@@ -1,0 +1,216 @@
+//! What one iteration's store holds, and the host imports of the
+//! `transform` world served from it: log, scans of the config table, emit.
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_buffer::Buffer;
+use arrow_ipc::reader::StreamDecoder;
+use arrow_ipc::writer::StreamWriter;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::corral::transform::{host, types};
+use super::limiter::MemoryLimiter;
+use crate::config_table::{ConfigScan, ConfigTable};
+use crate::filter::{CmpOp, Comparison, Literal, ScanRequest};
+use crate::output::{OutputError, OutputSink};
+
+/// Bytes of log text a guest may write through `log` per iteration.
+pub const LOG_BUDGET_BYTES: u64 = 1024 * 1024;
+/// Longest log line kept; longer ones are cut.
+const MAX_LOG_LINE: usize = 4096;
+
+/// An open scan, as the guest's `scan` resource.
+pub struct GuestScan(ConfigScan);
+
+/// Why the iteration cannot succeed whatever the guest returns: found while
+/// serving its imports.
+#[derive(Debug)]
+pub enum HostFailure {
+    /// The guest emitted something invalid.
+    InvalidOutput(String),
+    /// Storage failed under an emit.
+    Storage(String),
+}
+
+/// The data of one iteration's store.
+pub struct IterationState {
+    pub(crate) iteration: i64,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    config: Arc<ConfigTable>,
+    pub(crate) sink: Option<OutputSink>,
+    pub(crate) failure: Option<HostFailure>,
+    pub(crate) rows_in: u64,
+    log_bytes: u64,
+}
+
+impl IterationState {
+    /// The state for `iteration`, reading `config`, writing to `sink`.
+    pub fn new(iteration: i64, wasi: WasiCtx, limiter: MemoryLimiter, config: Arc<ConfigTable>, sink: OutputSink) -> Self {
+        IterationState {
+            iteration,
+            wasi,
+            table: ResourceTable::new(),
+            limiter,
+            config,
+            sink: Some(sink),
+            failure: None,
+            rows_in: 0,
+            log_bytes: 0,
+        }
+    }
+
+    fn fail(&mut self, failure: HostFailure) -> String {
+        let message = match &failure {
+            HostFailure::InvalidOutput(m) | HostFailure::Storage(m) => m.clone(),
+        };
+        self.failure.get_or_insert(failure);
+        message
+    }
+}
+
+impl WasiView for IterationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Encodes one batch as a complete IPC stream.
+pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+    let mut writer = StreamWriter::try_new(Vec::with_capacity(batch.get_array_memory_size() + 1024), &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    writer.into_inner()
+}
+
+/// Decodes every batch of one complete IPC stream (validating it).
+pub(crate) fn decode_ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
+    let mut decoder = StreamDecoder::new();
+    let mut buffer = Buffer::from_vec(bytes);
+    let mut batches = Vec::new();
+    while !buffer.is_empty() {
+        match decoder.decode(&mut buffer) {
+            Ok(Some(batch)) => batches.push(batch),
+            Ok(None) => {}
+            Err(e) => return Err(format!("not a well-formed Arrow IPC stream: {e}")),
+        }
+    }
+    decoder.finish().map_err(|e| format!("not a complete Arrow IPC stream: {e}"))?;
+    Ok(batches)
+}
+
+fn to_request(request: types::ScanRequest) -> ScanRequest {
+    ScanRequest {
+        columns: request.columns,
+        filter: request
+            .filter
+            .into_iter()
+            .map(|c| Comparison {
+                column: c.column,
+                op: match c.op {
+                    types::ComparisonOp::Eq => CmpOp::Eq,
+                    types::ComparisonOp::Ne => CmpOp::Ne,
+                    types::ComparisonOp::Lt => CmpOp::Lt,
+                    types::ComparisonOp::Le => CmpOp::Le,
+                    types::ComparisonOp::Gt => CmpOp::Gt,
+                    types::ComparisonOp::Ge => CmpOp::Ge,
+                },
+                value: match c.value {
+                    types::Literal::Null => Literal::Null,
+                    types::Literal::Boolean(v) => Literal::Boolean(v),
+                    types::Literal::Int(v) => Literal::Int(v),
+                    types::Literal::Uint(v) => Literal::Uint(v),
+                    types::Literal::Float(v) => Literal::Float(v),
+                    types::Literal::Text(v) => Literal::Text(v),
+                },
+            })
+            .collect(),
+        batch_rows: request.batch_rows,
+    }
+}
+
+impl types::Host for IterationState {}
+
+impl host::Host for IterationState {
+    async fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
+        if self.log_bytes >= LOG_BUDGET_BYTES {
+            return Ok(());
+        }
+        self.log_bytes += message.len() as u64;
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let cut = (0..=MAX_LOG_LINE).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+            message.truncate(cut);
+            message.push_str(" [cut]");
+        }
+        let iteration = self.iteration;
+        match level {
+            host::Level::Trace => tracing::trace!(target: "corral::guest", iteration, "{message}"),
+            host::Level::Debug => tracing::debug!(target: "corral::guest", iteration, "{message}"),
+            host::Level::Info => tracing::info!(target: "corral::guest", iteration, "{message}"),
+            host::Level::Warn => tracing::warn!(target: "corral::guest", iteration, "{message}"),
+            host::Level::Error => tracing::error!(target: "corral::guest", iteration, "{message}"),
+        }
+        if self.log_bytes >= LOG_BUDGET_BYTES {
+            tracing::warn!(target: "corral::guest", iteration, "further log lines of this iteration are dropped (over {LOG_BUDGET_BYTES} bytes)");
+        }
+        Ok(())
+    }
+
+    async fn open_scan(&mut self, request: types::ScanRequest) -> wasmtime::Result<Result<Resource<GuestScan>, String>> {
+        match self.config.scan(&to_request(request)) {
+            Ok(scan) => Ok(Ok(self.table.push(GuestScan(scan))?)),
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+
+    async fn emit(&mut self, batch: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        if self.failure.is_some() {
+            return Ok(Err("an earlier emit failed; this iteration's output is discarded".into()));
+        }
+        let batches = match decode_ipc(batch) {
+            Ok(batches) => batches,
+            Err(message) => return Ok(Err(self.fail(HostFailure::InvalidOutput(message)))),
+        };
+        let sink = self.sink.as_mut().expect("the sink lives until the call returns");
+        for batch in &batches {
+            if let Err(e) = sink.write(batch).await {
+                let failure = match e {
+                    OutputError::Write(e) => HostFailure::Storage(format!("writing the output failed: {e}")),
+                    other => HostFailure::InvalidOutput(other.to_string()),
+                };
+                return Ok(Err(self.fail(failure)));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+impl host::HostScan for IterationState {
+    async fn schema(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Vec<u8>> {
+        let scan = self.table.get(&scan)?;
+        let empty = RecordBatch::new_empty(scan.0.schema());
+        Ok(encode_schema_only(&empty)?)
+    }
+
+    async fn next(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Option<Vec<u8>>> {
+        let scan = self.table.get_mut(&scan)?;
+        let Some(batch) = scan.0.next_batch()? else { return Ok(None) };
+        self.rows_in += batch.num_rows() as u64;
+        Ok(Some(encode_ipc(&batch)?))
+    }
+
+    async fn drop(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<()> {
+        self.table.delete(scan)?;
+        Ok(())
+    }
+}
+
+fn encode_schema_only(empty: &RecordBatch) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+    let mut writer = StreamWriter::try_new(Vec::new(), &empty.schema())?;
+    writer.finish()?;
+    writer.into_inner()
+}

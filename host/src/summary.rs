@@ -1,0 +1,55 @@
+//! The summary printed at the end of a run: totals, then a table of the
+//! iterations with failed ones first.
+
+use std::fmt::Write as _;
+
+use crate::manifest::{Manifest, Status};
+
+/// Renders the end-of-run summary as plain text.
+pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
+    let s = &manifest.summary;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {}/{} succeeded, {} failed, {} interrupted in {:.2}s",
+        manifest.job.name,
+        s.succeeded,
+        s.total,
+        s.failed,
+        s.interrupted,
+        s.wall_ms as f64 / 1000.0
+    );
+    let mut rows: Vec<_> = manifest.iterations.iter().collect();
+    rows.sort_by_key(|r| (r.status == Status::Succeeded, r.iteration));
+    let _ = writeln!(
+        out,
+        "{:>10}  {:<11} {:>9} {:>10} {:>10} {:>14} {:>10}  {}",
+        "iteration", "status", "wall", "rows in", "rows out", "fuel", "peak mem", "error"
+    );
+    for r in rows {
+        let status = match r.status {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "FAILED",
+            Status::Interrupted => "interrupted",
+        };
+        let error = r.error.as_ref().map(|e| {
+            let first = e.message.lines().next().unwrap_or_default();
+            let first: String = first.chars().take(100).collect();
+            format!("{}: {first}", e.kind)
+        });
+        let _ = writeln!(
+            out,
+            "{:>10}  {:<11} {:>8.2}s {:>10} {:>10} {:>14} {:>10}  {}",
+            r.iteration,
+            status,
+            r.wall_ms as f64 / 1000.0,
+            r.rows_in,
+            r.rows_out,
+            r.fuel_used,
+            bytesize::ByteSize(r.peak_memory_bytes).display().iec_short().to_string(),
+            error.unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out, "manifest: {manifest_location}");
+    out
+}
