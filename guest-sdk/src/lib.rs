@@ -53,7 +53,7 @@ pub mod bindings;
 
 pub use ::anyhow::{Error, Result, anyhow, bail, ensure};
 /// Re-exported so transforms can name `anyhow::Context` without a dependency.
-pub use ::anyhow as anyhow_crate;
+pub use ::anyhow;
 pub use arrow_array;
 pub use arrow_buffer;
 pub use arrow_schema;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, UInt64Type};
 use arrow_schema::{ArrowError, DataType, SchemaRef};
@@ -166,31 +166,36 @@ impl ConfigTable {
         };
         let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
         for batch in std::mem::take(&mut self.batches) {
-            let sort_err = |e: ArrowError| err(e.to_string());
-            let order = arrow_ord::sort::sort_to_indices(batch.column(column), None, None).map_err(sort_err)?;
-            let sorted = arrow_select::take::take_record_batch(&batch, &order).map_err(sort_err)?;
-            let keys = normalise_keys(sorted.column(column), kind).map_err(sort_err)?;
-            let runs = arrow_ord::partition::partition(&[sorted.column(column).clone()]).map_err(sort_err)?;
-            for run in runs.ranges() {
-                let key = key_at(&keys, kind, run.start);
-                slices.entry(key).or_default().push(sorted.slice(run.start, run.end - run.start));
+            let arrow_err = |e: ArrowError| err(e.to_string());
+            let keys = normalise_keys(batch.column(column), kind).map_err(arrow_err)?;
+            let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
+            for row in 0..batch.num_rows() {
+                rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
+            }
+            for (key, rows) in rows_by_key {
+                let part = arrow_select::take::take_record_batch(&batch, &UInt32Array::from(rows)).map_err(arrow_err)?;
+                slices.entry(key).or_default().push(part);
             }
         }
-        // Each group is made of a slice per loaded batch: coalesce them once
-        // into batches of the scan size, so scans hand over few large batches.
+        // Each group is made of a part per loaded batch: concatenate them
+        // once into batches of about the scan size (allocated to fit), so that
+        // scans hand over few large batches without copying.
         let mut groups = HashMap::with_capacity(slices.len());
         for (key, parts) in slices {
-            let mut coalescer = BatchCoalescer::new(self.schema.clone(), self.batch_rows);
             let mut out = Vec::new();
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut pending_rows = 0;
             for part in parts {
-                coalescer.push_batch(part).map_err(|e| err(e.to_string()))?;
-                while let Some(batch) = coalescer.next_completed_batch() {
-                    out.push(batch);
+                pending_rows += part.num_rows();
+                pending.push(part);
+                if pending_rows >= self.batch_rows {
+                    out.push(arrow_select::concat::concat_batches(&self.schema, &pending).map_err(|e| err(e.to_string()))?);
+                    pending.clear();
+                    pending_rows = 0;
                 }
             }
-            coalescer.finish_buffered_batch().map_err(|e| err(e.to_string()))?;
-            while let Some(batch) = coalescer.next_completed_batch() {
-                out.push(batch);
+            if !pending.is_empty() {
+                out.push(arrow_select::concat::concat_batches(&self.schema, &pending).map_err(|e| err(e.to_string()))?);
             }
             groups.insert(key, out);
         }
@@ -309,6 +314,14 @@ impl ConfigScan {
             match self.sources.next() {
                 Some(source) => {
                     let batch = self.bound.apply(&source)?;
+                    if batch.num_rows() == source.num_rows() && batch.num_rows() <= self.batch_rows {
+                        // Nothing filtered out (an indexed scan): hand it over as is.
+                        if batch.num_rows() > 0 {
+                            self.rows_out += batch.num_rows() as u64;
+                            return Ok(Some(batch));
+                        }
+                        continue;
+                    }
                     // Slice big batches; coalesce small ones.
                     let mut offset = 0;
                     while offset < batch.num_rows() {

@@ -1,0 +1,11 @@
+//! End-to-end tests of `corral`: the real binary, real guests built from
+//! `transforms/`, real files. One module per area.
+
+// A test binary sees every dependency of the package; most serve the library.
+#![allow(unused_crate_dependencies)]
+
+mod bad_input;
+mod config_once;
+mod failures;
+mod run;
+mod support;

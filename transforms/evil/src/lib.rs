@@ -1,0 +1,134 @@
+//! A hostile transform for corral's tests. Params `{"evil": {"N": "behaviour"}}`
+//! make iteration N misbehave; every other iteration copies its config rows
+//! (`id, some_column, value` where `some_column == N`), so the tests can
+//! check that good iterations are unharmed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use corral_guest::arrow_array::{Int64Array, RecordBatch, StringArray};
+use corral_guest::arrow_schema::{DataType, Field, Schema};
+use corral_guest::{Context, Result, bail, col, emit, info, scan};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Params {
+    #[serde(default)]
+    evil: HashMap<String, String>,
+}
+
+fn run(ctx: &Context) -> Result<()> {
+    let params: Params = ctx.params()?;
+    let Some(behaviour) = params.evil.get(&ctx.iteration().to_string()) else {
+        return passthrough(ctx);
+    };
+    match behaviour.as_str() {
+        "error" => bail!("model diverged at iteration {}", ctx.iteration()),
+        "panic" => panic!("evil transform panics at iteration {}", ctx.iteration()),
+        "emit-then-error" => {
+            emit(&small_batch(1))?;
+            bail!("failed after emitting")
+        }
+        "abort" => std::process::abort(),
+        "loop" => {
+            let mut x: u64 = 1;
+            loop {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        }
+        "log-loop" => loop {
+            info!("spinning");
+        },
+        "memory-bomb" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 16 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "stack-overflow" => {
+            fn recurse(n: u64) -> u64 {
+                let pad = std::hint::black_box([n; 64]);
+                if n == u64::MAX { 0 } else { recurse(n + 1) + pad[3] }
+            }
+            let _ = recurse(0);
+            unreachable!()
+        }
+        "read-passwd" => {
+            let passwd = std::fs::read_to_string("/etc/passwd");
+            let dot = std::fs::read_dir(".");
+            if passwd.is_ok() || dot.is_ok() {
+                bail!("file access is open: passwd {:?}, . {:?}", passwd.is_ok(), dot.is_ok());
+            }
+            emit(&small_batch(1))?;
+            Ok(())
+        }
+        "network" => {
+            let connect = std::net::TcpStream::connect("127.0.0.1:9");
+            let lookup = std::net::ToSocketAddrs::to_socket_addrs("localhost:80");
+            if connect.is_ok() || lookup.is_ok() {
+                bail!("network is open: connect {:?}, lookup {:?}", connect.is_ok(), lookup.is_ok());
+            }
+            emit(&small_batch(1))?;
+            Ok(())
+        }
+        "env" => {
+            let vars: Vec<_> = std::env::vars().collect();
+            let args: Vec<_> = std::env::args().collect();
+            if !vars.is_empty() || !args.is_empty() {
+                bail!("environment is visible: {vars:?} {args:?}");
+            }
+            emit(&small_batch(1))?;
+            Ok(())
+        }
+        "stdout-flood" => {
+            let line = "x".repeat(1023);
+            for _ in 0..100 * 1024 {
+                println!("{line}");
+            }
+            emit(&small_batch(1))?;
+            Ok(())
+        }
+        "emit-flood" => {
+            let big = small_batch(1 << 20);
+            loop {
+                emit(&big)?;
+            }
+        }
+        "malformed-ipc" => {
+            // Go around the SDK to hand the host bytes that are not IPC.
+            corral_guest::bindings::corral::transform::host::emit(b"definitely not arrow ipc")
+                .map_err(corral_guest::anyhow::Error::msg)?;
+            Ok(())
+        }
+        "schema-change" => {
+            emit(&small_batch(3))?;
+            let other = Arc::new(Schema::new(vec![Field::new("y", DataType::Utf8, true)]));
+            emit(&RecordBatch::try_new(other, vec![Arc::new(StringArray::from(vec!["a"]))])?)?;
+            Ok(())
+        }
+        other => bail!("unknown evil behaviour `{other}`"),
+    }
+}
+
+/// The good path: the iteration's rows, three columns, as they are.
+fn passthrough(ctx: &Context) -> Result<()> {
+    let batches = scan().select(["id", "some_column", "value"]).filter(col("some_column").eq(ctx.iteration())).open()?;
+    let schema = batches.schema();
+    let mut emitted = false;
+    for batch in batches {
+        emit(&batch?)?;
+        emitted = true;
+    }
+    if !emitted {
+        emit(&RecordBatch::new_empty(schema))?;
+    }
+    Ok(())
+}
+
+fn small_batch(rows: usize) -> RecordBatch {
+    let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..rows as i64))]).expect("valid batch")
+}
+
+corral_guest::export!(run);
