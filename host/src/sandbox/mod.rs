@@ -271,7 +271,7 @@ fn timeout_message(timeout: Duration) -> String {
 /// Sorts a trap or host error into its failure class, with a message that
 /// carries the wasm backtrace.
 fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) -> (ErrorKind, String) {
-    let detail = format!("{error:?}");
+    let detail = describe(error);
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return (ErrorKind::Timeout, format!("{}\n{detail}", timeout_message(limits.timeout)));
     }
@@ -281,6 +281,14 @@ fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) ->
         }
         Some(Trap::StackOverflow) => {
             return (ErrorKind::Trap, format!("stack overflow: the guest recursed past its stack\n{detail}"));
+        }
+        // Rust keeps its stack in linear memory, below the data: running off
+        // its end faults at a wrapped-around address.
+        Some(Trap::MemoryOutOfBounds) if faulting_address(&detail).is_some_and(|a| a >= 0xffff_0000) => {
+            return (
+                ErrorKind::Trap,
+                format!("out-of-bounds memory access below address 0: most likely a stack overflow (deep recursion)\n{detail}"),
+            );
         }
         _ => {}
     }
@@ -294,6 +302,24 @@ fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) ->
         );
     }
     (ErrorKind::Trap, detail)
+}
+
+/// The address of a memory fault, as wasmtime reports it.
+fn faulting_address(detail: &str) -> Option<u64> {
+    let hex = detail.split("wasm address 0x").nth(1)?;
+    let hex: String = hex.chars().take_while(char::is_ascii_hexdigit).collect();
+    u64::from_str_radix(&hex, 16).ok()
+}
+
+/// The trap and its causes, then the wasm backtrace; no host backtrace.
+fn describe(error: &wasmtime::Error) -> String {
+    let mut lines: Vec<String> = error.chain().map(|cause| cause.to_string()).collect();
+    // The outermost context is the wasm backtrace: put the causes first.
+    if lines.len() > 1 && lines[0].starts_with("error while executing") {
+        let backtrace = lines.remove(0);
+        lines.push(backtrace);
+    }
+    lines.join("\n")
 }
 
 /// Tells a core module, a component and non-Wasm apart by the header.

@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod config_once;
+mod evil_guests;
 mod failures;
 mod run;
 mod support;
