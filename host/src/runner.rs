@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
 use crate::job::{Job, JobError};
@@ -132,12 +133,16 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             run_started: started,
         };
         let slots = slots.clone();
-        tasks.push(tokio::spawn(async move {
-            let record = task.run().await;
-            slots.lock().expect("slot lock").push(slot);
-            drop(permit);
-            record
-        }));
+        let span = tracing::info_span!("iteration", iteration);
+        tasks.push(tokio::spawn(
+            async move {
+                let record = task.run().await;
+                slots.lock().expect("slot lock").push(slot);
+                drop(permit);
+                record
+            }
+            .instrument(span),
+        ));
     }
     let mut records = Vec::with_capacity(tasks.len());
     for task in tasks {
@@ -198,9 +203,6 @@ impl IterationTask {
         let started_at = now_rfc3339();
         let started = Instant::now();
         let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
-        let span = tracing::info_span!("iteration", iteration = self.iteration);
-        let _enter = span.enter();
-        drop(_enter);
         let dir = self.root.clone().join(iteration_dir(self.iteration));
         let sink = OutputSink::new(self.store.clone(), dir, self.max_output);
         // The sandbox runs on a task of its own, so that a panic in our host
@@ -208,7 +210,9 @@ impl IterationTask {
         let (sandbox, config, params, name) =
             (self.sandbox.clone(), self.config.clone(), self.params_json.clone(), self.job_name.clone());
         let iteration = self.iteration;
-        let outcome = tokio::spawn(async move { sandbox.run(iteration, &params, &name, config, sink).await }).await;
+        let span = tracing::Span::current();
+        let outcome =
+            tokio::spawn(async move { sandbox.run(iteration, &params, &name, config, sink).await }.instrument(span)).await;
         let mut record = IterationRecord {
             iteration: self.iteration,
             status: Status::Failed,
