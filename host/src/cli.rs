@@ -69,6 +69,17 @@ pub struct RunArgs {
     /// Timeout per iteration, e.g. `30s` (overrides `limits.timeout`).
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Cap on one iteration's output, e.g. `1GiB` (overrides `limits.max_output`).
+    #[arg(long)]
+    pub max_output: Option<String>,
+    /// What the running iterations' memory caps may add up to, e.g. `8GiB`
+    /// (overrides `limits.memory_budget`).
+    #[arg(long)]
+    pub memory_budget: Option<String>,
+    /// Fixed random numbers and clocks per iteration: the same input gives
+    /// the same output, bit for bit (sets `sandbox.deterministic`).
+    #[arg(long)]
+    pub deterministic: bool,
     /// Compile the transform without the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -93,6 +104,9 @@ impl RunArgs {
             fuel: self.fuel,
             memory: self.memory.clone(),
             timeout: self.timeout.clone(),
+            max_output: self.max_output.clone(),
+            memory_budget: self.memory_budget.clone(),
+            deterministic: self.deterministic,
         }
     }
 }

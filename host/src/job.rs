@@ -77,6 +77,18 @@ pub struct JobFile {
     /// Limits per iteration, and the worker count.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// How the sandbox behaves.
+    #[serde(default)]
+    pub sandbox: SandboxSection,
+}
+
+/// `[sandbox]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    /// Random numbers and clocks fixed per iteration, so that the same input
+    /// gives the same output, bit for bit (default false: real ones).
+    pub deterministic: Option<bool>,
 }
 
 /// Iteration ids as written: a list, or a string of ranges and ids.
@@ -139,6 +151,9 @@ pub struct LimitsSection {
     pub timeout: Option<String>,
     /// Cap on one iteration's output, e.g. `"4 GiB"` (Arrow bytes emitted).
     pub max_output: Option<String>,
+    /// Memory all running iterations' caps may add up to, e.g. `"16 GiB"`
+    /// (default: 3/4 of the machine's memory).
+    pub memory_budget: Option<String>,
 }
 
 /// Overrides from the command line; each replaces the job file's value.
@@ -162,6 +177,12 @@ pub struct Overrides {
     pub memory: Option<String>,
     /// `--timeout`
     pub timeout: Option<String>,
+    /// `--max-output`
+    pub max_output: Option<String>,
+    /// `--memory-budget`
+    pub memory_budget: Option<String>,
+    /// `--deterministic`
+    pub deterministic: bool,
 }
 
 /// A validated job: everything the run needs, nothing left to check.
@@ -181,6 +202,8 @@ pub struct Job {
     pub output: Location,
     /// Limits.
     pub limits: Limits,
+    /// Fixed random numbers and clocks per iteration.
+    pub deterministic: bool,
 }
 
 /// Format of the config file.
@@ -226,6 +249,8 @@ pub struct Limits {
     pub timeout: Duration,
     /// Cap on Arrow bytes emitted by one iteration.
     pub max_output_bytes: u64,
+    /// What the memory caps of running iterations may add up to, bytes.
+    pub memory_budget_bytes: u64,
 }
 
 mod humantime_serde_secs {
@@ -373,10 +398,24 @@ impl Job {
         if timeout.is_zero() {
             return Err(invalid("limits.timeout", "must be longer than zero"));
         }
-        let max_output_bytes = match &limits.max_output {
+        let max_output_bytes = match overrides.max_output.as_ref().or(limits.max_output.as_ref()) {
             Some(text) => parse_size("limits.max_output", text)?,
             None => DEFAULT_MAX_OUTPUT,
         };
+        let memory_budget_bytes = match overrides.memory_budget.as_ref().or(limits.memory_budget.as_ref()) {
+            Some(text) => parse_size("limits.memory_budget", text)?,
+            None => default_memory_budget(),
+        };
+        if memory_bytes > memory_budget_bytes {
+            return Err(invalid(
+                "limits.memory",
+                format!(
+                    "one iteration's cap of {} is over the node's memory budget of {} (limits.memory_budget): no iteration could ever start",
+                    bytesize::ByteSize(memory_bytes).display().iec(),
+                    bytesize::ByteSize(memory_budget_bytes).display().iec()
+                ),
+            ));
+        }
 
         Ok(Job {
             name,
@@ -385,9 +424,21 @@ impl Job {
             module,
             params,
             output,
-            limits: Limits { max_workers, fuel, memory_bytes, timeout, max_output_bytes },
+            limits: Limits { max_workers, fuel, memory_bytes, timeout, max_output_bytes, memory_budget_bytes },
+            deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
         })
     }
+}
+
+/// The default memory budget: 3/4 of the machine's memory (from
+/// `/proc/meminfo`), or 4 GiB where that cannot be read.
+pub fn default_memory_budget() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    total.map_or(4 << 30, |t| t / 4 * 3)
 }
 
 /// Parses `"0..64"`, `"2,3,4"`, `"0..=7,56"` into ids.
@@ -551,6 +602,7 @@ mod tests {
             (SEED.replace("max_workers = 2", "max_workers = 0"), "limits.max_workers"),
             (SEED.replace("module = \"seed.wasm\"", ""), "transform.module"),
             (SEED.replace("config.csv", "config.xlsx"), "config.format"),
+            (SEED.replace("timeout = \"10 min\"", "timeout = \"10 min\"\nmemory_budget = \"32 MiB\""), "limits.memory"),
         ];
         for (text, field) in cases {
             let err = job(&text, &Overrides::default()).unwrap_err();

@@ -161,6 +161,23 @@ pub struct JobInfo {
     pub params: serde_json::Map<String, serde_json::Value>,
     /// The limits.
     pub limits: serde_json::Value,
+    /// Iterations that ran at once (max_workers, lowered to fit the memory budget).
+    pub concurrency: usize,
+    /// Whether random numbers and clocks were fixed per iteration.
+    pub deterministic: bool,
+    /// The host process's peak resident memory, bytes (Linux; 0 elsewhere).
+    pub peak_rss_bytes: u64,
+}
+
+/// The peak resident set size of this process (`VmHWM`), bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// `_manifest.json`.

@@ -95,8 +95,9 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     // written, compiling while the config parses.
     let module_bytes = read_module(&job.module, module_store.as_ref()).await?;
     let (limits, module_location, cache) = (job.limits, job.module.clone(), options.cache.clone());
+    let deterministic = job.deterministic;
     let compile = tokio::task::spawn_blocking(move || {
-        Sandbox::new(&module_bytes, &module_location, limits, cache.as_ref())
+        Sandbox::new(&module_bytes, &module_location, limits, deterministic, cache.as_ref())
     });
     let load_started = Instant::now();
     let config = ConfigTable::load(&job.config, config_store.as_ref()).await;
@@ -113,10 +114,21 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
 
     let params_json: Arc<str> = serde_json::Value::Object(job.params.clone()).to_string().into();
     let output_root = job.output.prefix();
-    let workers = Arc::new(Semaphore::new(job.limits.max_workers));
-    let slots = Arc::new(Mutex::new((0..job.limits.max_workers).rev().collect::<Vec<_>>()));
+    // Every iteration has the same memory cap, so "start one only when its
+    // cap fits the node's budget" is a bound on how many run at once.
+    let fit = usize::try_from(job.limits.memory_budget_bytes / job.limits.memory_bytes).unwrap_or(usize::MAX);
+    let concurrency = job.limits.max_workers.min(fit).max(1);
+    if concurrency < job.limits.max_workers {
+        tracing::warn!(
+            max_workers = job.limits.max_workers,
+            running = concurrency,
+            "only {concurrency} iterations' memory caps fit the memory budget at once; running that many"
+        );
+    }
+    let workers = Arc::new(Semaphore::new(concurrency));
+    let slots = Arc::new(Mutex::new((0..concurrency).rev().collect::<Vec<_>>()));
     let mut tasks = Vec::with_capacity(job.iterations.len());
-    tracing::info!(iterations = job.iterations.len(), workers = job.limits.max_workers, "running");
+    tracing::info!(iterations = job.iterations.len(), workers = concurrency, "running");
     for &iteration in &job.iterations {
         let permit = workers.clone().acquire_owned().await.expect("the semaphore is never closed");
         let slot = slots.lock().expect("slot lock").pop().expect("a permit guarantees a slot");
@@ -162,6 +174,9 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             config_rows: config.num_rows() as u64,
             params: job.params.clone(),
             limits: serde_json::to_value(job.limits).expect("limits serialise"),
+            concurrency,
+            deterministic: job.deterministic,
+            peak_rss_bytes: crate::manifest::peak_rss_bytes(),
         },
         summary: Summary::of(&records, job.iterations.len(), wall_ms),
         iterations: records,

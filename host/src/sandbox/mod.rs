@@ -4,6 +4,7 @@
 
 pub mod bindings;
 pub mod captured;
+pub mod determinism;
 pub mod limiter;
 pub mod state;
 
@@ -133,6 +134,7 @@ pub struct Sandbox {
     pre: TransformPre<IterationState>,
     module_sha256: String,
     limits: Limits,
+    deterministic: bool,
     _ticker: EpochTicker,
 }
 
@@ -144,7 +146,15 @@ pub fn module_sha256(bytes: &[u8]) -> String {
 impl Sandbox {
     /// Checks and compiles `bytes` (or loads the compilation from `cache`),
     /// and links it against the corral world.
-    pub fn new(bytes: &[u8], location: &Location, limits: Limits, cache: Option<&ModuleCache>) -> Result<Sandbox, ModuleError> {
+    /// With `deterministic`, random numbers and clocks are fixed per
+    /// iteration.
+    pub fn new(
+        bytes: &[u8],
+        location: &Location,
+        limits: Limits,
+        deterministic: bool,
+        cache: Option<&ModuleCache>,
+    ) -> Result<Sandbox, ModuleError> {
         check_header(bytes, location)?;
         let mut config = Config::new();
         config.consume_fuel(true);
@@ -175,7 +185,7 @@ impl Sandbox {
         let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = TransformPre::new(instance_pre).map_err(wrong_world)?;
         let ticker = EpochTicker::start(&engine);
-        Ok(Sandbox { engine, pre, module_sha256: sha256, limits, _ticker: ticker })
+        Ok(Sandbox { engine, pre, module_sha256: sha256, limits, deterministic, _ticker: ticker })
     }
 
     /// The module's sha256.
@@ -197,13 +207,16 @@ impl Sandbox {
         let stderr = CapturedOutput::new(iteration, "stderr");
         // No preopened directories, no environment, no arguments, no
         // network; stdin is closed.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(stdout.clone())
             .stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if self.deterministic {
+            determinism::fix(&mut wasi, iteration);
+        }
+        let wasi = wasi.build();
         let limiter = MemoryLimiter::new(self.limits.memory_bytes);
         let mut store = Store::new(&self.engine, IterationState::new(iteration, wasi, limiter, config, sink));
         store.limiter(|state| &mut state.limiter);

@@ -161,6 +161,12 @@ impl host::Host for IterationState {
     }
 
     async fn open_scan(&mut self, request: types::ScanRequest) -> wasmtime::Result<Result<Resource<GuestScan>, String>> {
+        // Test hook, compiled into debug builds only: a bug of ours, on demand,
+        // to show that a host panic fails one iteration and not the run.
+        #[cfg(debug_assertions)]
+        if std::env::var("CORRAL_TEST_HOST_PANIC").is_ok_and(|n| n == self.iteration.to_string()) {
+            panic!("CORRAL_TEST_HOST_PANIC: host panic serving iteration {}", self.iteration);
+        }
         match self.config.scan(&to_request(request)) {
             Ok(scan) => Ok(Ok(self.table.push(GuestScan(scan))?)),
             Err(e) => Ok(Err(e.to_string())),

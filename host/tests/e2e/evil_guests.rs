@@ -56,3 +56,92 @@ fn guests_see_no_files_no_network_no_environment_and_cannot_flood_stdout() {
     assert!(out.stderr.len() < 1024 * 1024, "stderr of {} bytes", out.stderr.len());
     assert!(out.stderr.contains("further stdout output of this iteration is not logged"), "{}", &out.stderr[..2000.min(out.stderr.len())]);
 }
+
+#[test]
+fn a_guest_stuck_in_a_computation_is_stopped_by_its_timeout() {
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &[1, 2], r#"evil = { "1" = "loop" }"#, "");
+    let started = std::time::Instant::now();
+    let out = corral(&[&"run", &job, &"--fuel", &"1000000000000000", &"--timeout", &"1s"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let error = &record(&manifest, 1)["error"];
+    assert_eq!(error["kind"], "timeout", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("timeout of 1s"), "{error}");
+    let wall = record(&manifest, 1)["wall_ms"].as_u64().unwrap();
+    assert!((1000..3000).contains(&wall), "stopped on time: {wall} ms");
+    assert_eq!(record(&manifest, 2)["status"], "succeeded");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[test]
+fn an_endless_emitter_is_capped_without_taking_host_memory() {
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &[1, 2], r#"evil = { "1" = "emit-flood" }"#, "");
+    let out = corral(&[&"run", &job, &"--max-output", &"64MiB"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let error = &record(&manifest, 1)["error"];
+    assert_eq!(error["kind"], "invalid_output", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("over its cap of 67108864 bytes"), "{error}");
+    assert_eq!(files_under(&fx.out().join("iter_1")), Vec::<String>::new());
+    assert_eq!(record(&manifest, 2)["status"], "succeeded");
+    let rss = manifest["job"]["peak_rss_bytes"].as_u64().unwrap();
+    assert!(rss < 512 << 20, "host peak RSS {rss} bytes");
+}
+
+#[test]
+fn deterministic_runs_give_the_same_output_bit_for_bit() {
+    let fx = Fixture::new(100);
+    let job = fx.job(guests::EVIL, &[1, 2], r#"evil = { "1" = "random", "2" = "random" }"#, "");
+    let run = |extra: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"run", &job];
+        args.extend_from_slice(extra);
+        let out = corral(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        (std::fs::read(fx.part(1)).unwrap(), std::fs::read(fx.part(2)).unwrap())
+    };
+    let first = run(&[&"--deterministic"]);
+    let second = run(&[&"--deterministic"]);
+    assert_eq!(first, second, "same input, same output");
+    assert_ne!(first.0, first.1, "but it depends on the iteration");
+    assert_eq!(fx.manifest()["job"]["deterministic"], true);
+    let real = run(&[]);
+    assert_ne!(real.0, first.0, "real random numbers and clocks otherwise");
+}
+
+#[test]
+fn the_memory_budget_bounds_the_running_caps() {
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &(0..6).collect::<Vec<_>>(), "", "");
+    // Room for one 64 MiB cap at a time, though 4 workers are allowed.
+    let out = corral(&[&"run", &job, &"--max-workers", &"4", &"--memory", &"64MiB", &"--memory-budget", &"100MiB"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let manifest = fx.manifest();
+    assert_eq!(manifest["job"]["concurrency"], 1);
+    let workers: Vec<u64> = manifest["iterations"].as_array().unwrap().iter().map(|r| r["worker"].as_u64().unwrap()).collect();
+    assert!(workers.iter().all(|w| *w == 0), "one slot: {workers:?}");
+
+    // A single cap over the budget is refused before anything runs.
+    std::fs::remove_dir_all(fx.out()).unwrap();
+    let out = corral(&[&"run", &job, &"--memory", &"64MiB", &"--memory-budget", &"32MiB"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("`limits.memory`") && out.stderr.contains("memory budget"), "{}", out.stderr);
+    assert!(!fx.out().exists());
+}
+
+#[test]
+fn a_host_panic_fails_its_iteration_only() {
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &[1, 2, 3], "", "");
+    let out = crate::support::corral_with_env(&[&"run", &job], &[("CORRAL_TEST_HOST_PANIC", "2")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let error = &record(&manifest, 2)["error"];
+    assert_eq!(error["kind"], "host_panic", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("CORRAL_TEST_HOST_PANIC"), "{error}");
+    assert_eq!(files_under(&fx.out().join("iter_2")), Vec::<String>::new());
+    for n in [1, 3] {
+        assert_eq!(record(&manifest, n)["status"], "succeeded");
+    }
+}

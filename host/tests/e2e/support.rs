@@ -86,9 +86,15 @@ pub struct Output {
 /// Runs the `corral` binary with `args`, sharing one compiled-module cache
 /// across the tests.
 pub fn corral(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    corral_with_env(args, &[])
+}
+
+/// Runs the `corral` binary with `args` and extra environment variables.
+pub fn corral_with_env(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(&str, &str)]) -> Output {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-module-cache");
     let output = Command::new(env!("CARGO_BIN_EXE_corral"))
         .args(args.iter().map(|a| a.as_ref()))
+        .envs(envs.iter().copied())
         .env("CORRAL_CACHE_DIR", cache)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
