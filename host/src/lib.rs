@@ -29,6 +29,6 @@ pub mod runner;
 pub mod sandbox;
 pub mod summary;
 
-// Dev-dependencies serve the end-to-end tests, not the unit tests.
+// These dev-dependencies serve the end-to-end tests, not the unit tests.
 #[cfg(test)]
-use {corral_tests as _, inotify as _, tempfile as _, wat as _};
+use {corral_tests as _, inotify as _};

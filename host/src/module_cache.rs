@@ -97,3 +97,48 @@ unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine_and_component() -> (Engine, Component) {
+        let engine = Engine::default();
+        let component = Component::new(&engine, wat::parse_str("(component)").unwrap()).unwrap();
+        (engine, component)
+    }
+
+    #[test]
+    fn a_stored_entry_loads_and_a_tampered_one_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ModuleCache::at(dir.path().join("cache")).expect("a private cache dir");
+        let (engine, component) = engine_and_component();
+        assert!(cache.load(&engine, "abc").is_none(), "empty cache");
+        cache.store(&engine, "abc", &component);
+        assert!(cache.load(&engine, "abc").is_some(), "stored entry");
+
+        let entry = cache.entry(&engine, "abc");
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&entry, &bytes).unwrap();
+        assert!(cache.load(&engine, "abc").is_none(), "a flipped byte is a miss");
+
+        // A foreign entry with a valid digest: not wasmtime's format.
+        let junk = b"not compiled code".to_vec();
+        let mut foreign = Sha256::digest(&junk).to_vec();
+        foreign.extend_from_slice(&junk);
+        std::fs::write(&entry, &foreign).unwrap();
+        assert!(cache.load(&engine, "abc").is_none(), "a foreign entry is a miss");
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(ModuleCache::at(open).is_none());
+    }
+}
