@@ -145,3 +145,49 @@ fn a_host_panic_fails_its_iteration_only() {
         assert_eq!(record(&manifest, n)["status"], "succeeded");
     }
 }
+
+/// The host's peak RSS bound for the mixed run: the two running iterations'
+/// memory caps (2 x 64 MiB of linear memory live in the host process), their
+/// output caps (2 x 32 MiB) and about 100 MiB for the engine, code and config.
+const MIXED_RUN_RSS_BOUND: u64 = 384 << 20;
+
+#[test]
+fn a_mixed_run_of_201_iterations_a_third_of_them_evil_on_2_workers() {
+    let fx = Fixture::new(20_000);
+    let behaviours = [
+        ("loop", "fuel_exhausted"),
+        ("memory-bomb", "memory_limit"),
+        ("stack-overflow", "trap"),
+        ("abort", "trap"),
+        ("panic", "trap"),
+        ("error", "guest_error"),
+        ("malformed-ipc", "invalid_output"),
+        ("schema-change", "invalid_output"),
+        ("emit-flood", "invalid_output"),
+        ("log-loop", "fuel_exhausted"),
+    ];
+    let evil: Vec<(i64, &str, &str)> =
+        (0..201).filter(|n| n % 3 == 1).enumerate().map(|(i, n)| (n, behaviours[i % behaviours.len()].0, behaviours[i % behaviours.len()].1)).collect();
+    let table: Vec<String> = evil.iter().map(|(n, b, _)| format!("\"{n}\" = \"{b}\"")).collect();
+    let params = format!("evil = {{ {} }}", table.join(", "));
+    let job = fx.job(guests::EVIL, &(0..201).collect::<Vec<_>>(), &params, "partition_by = \"some_column\"");
+    let out = corral(&[
+        &"run", &job, &"--max-workers", &"2", &"--fuel", &"300000000", &"--memory", &"64MiB", &"--max-output", &"32MiB",
+    ]);
+    assert_eq!(out.code, 1, "{}", &out.stderr[out.stderr.len().saturating_sub(3000)..]);
+    let manifest = fx.manifest();
+    assert_eq!(manifest["summary"]["total"], 201);
+    assert_eq!(manifest["summary"]["failed"], 67);
+    assert_eq!(manifest["summary"]["succeeded"], 134);
+    for (n, behaviour, kind) in &evil {
+        assert_eq!(record(&manifest, *n)["error"]["kind"], *kind, "iteration {n} ({behaviour})");
+        assert_eq!(files_under(&fx.out().join(format!("iter_{n}"))), Vec::<String>::new(), "iteration {n}");
+    }
+    for n in (0..201).filter(|n| n % 3 != 1) {
+        assert_eq!(record(&manifest, n)["status"], "succeeded", "iteration {n}");
+        assert_eq!(crate::failures::read_passthrough(&fx, n), crate::failures::passthrough(&fx.rows, n), "iteration {n}");
+    }
+    let rss = manifest["job"]["peak_rss_bytes"].as_u64().unwrap();
+    eprintln!("mixed run: host peak RSS {} MiB (bound {} MiB), wall {} ms", rss >> 20, MIXED_RUN_RSS_BOUND >> 20, manifest["summary"]["wall_ms"]);
+    assert!(rss > 0 && rss < MIXED_RUN_RSS_BOUND, "host peak RSS {rss} bytes over the bound");
+}

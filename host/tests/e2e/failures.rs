@@ -7,12 +7,12 @@ use corral_tests::{ConfigRow, files_under, guests, read_parquet};
 use crate::support::{Fixture, corral, record};
 
 /// What the evil transform's good path emits: `(id, some_column, value)`.
-fn passthrough(rows: &[ConfigRow], n: i64) -> Vec<(i64, i64, f64)> {
+pub fn passthrough(rows: &[ConfigRow], n: i64) -> Vec<(i64, i64, f64)> {
     let round = |v: f64| format!("{v:.6}").parse::<f64>().unwrap();
     rows.iter().filter(|r| r.some_column == n).map(|r| (r.id, r.some_column, round(r.value))).collect()
 }
 
-fn read_passthrough(fx: &Fixture, n: i64) -> Vec<(i64, i64, f64)> {
+pub fn read_passthrough(fx: &Fixture, n: i64) -> Vec<(i64, i64, f64)> {
     let mut out = Vec::new();
     for batch in read_parquet(&fx.part(n)) {
         let (id, key, value) = (
