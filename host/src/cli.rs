@@ -72,6 +72,9 @@ pub struct RunArgs {
     /// Cap on one iteration's output, e.g. `1GiB` (overrides `limits.max_output`).
     #[arg(long)]
     pub max_output: Option<String>,
+    /// Cap on the rows one iteration may emit (overrides `limits.max_output_rows`).
+    #[arg(long)]
+    pub max_output_rows: Option<u64>,
     /// What the running iterations' memory caps may add up to, e.g. `8GiB`
     /// (overrides `limits.memory_budget`).
     #[arg(long)]
@@ -107,6 +110,7 @@ impl RunArgs {
             max_output: self.max_output.clone(),
             memory_budget: self.memory_budget.clone(),
             deterministic: self.deterministic,
+            max_output_rows: self.max_output_rows,
         }
     }
 }

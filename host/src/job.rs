@@ -154,6 +154,8 @@ pub struct LimitsSection {
     /// Memory all running iterations' caps may add up to, e.g. `"16 GiB"`
     /// (default: 3/4 of the machine's memory).
     pub memory_budget: Option<String>,
+    /// Cap on the rows one iteration may emit.
+    pub max_output_rows: Option<u64>,
 }
 
 /// Overrides from the command line; each replaces the job file's value.
@@ -183,6 +185,8 @@ pub struct Overrides {
     pub memory_budget: Option<String>,
     /// `--deterministic`
     pub deterministic: bool,
+    /// `--max-output-rows`
+    pub max_output_rows: Option<u64>,
 }
 
 /// A validated job: everything the run needs, nothing left to check.
@@ -251,6 +255,8 @@ pub struct Limits {
     pub max_output_bytes: u64,
     /// What the memory caps of running iterations may add up to, bytes.
     pub memory_budget_bytes: u64,
+    /// Cap on rows emitted by one iteration.
+    pub max_output_rows: u64,
 }
 
 mod humantime_serde_secs {
@@ -267,6 +273,8 @@ pub const DEFAULT_MEMORY: u64 = 512 * 1024 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Default output cap per iteration.
 pub const DEFAULT_MAX_OUTPUT: u64 = 4 * 1024 * 1024 * 1024;
+/// Default cap on rows emitted by one iteration.
+pub const DEFAULT_MAX_OUTPUT_ROWS: u64 = 1_000_000_000;
 /// Default rows per batch handed to a transform.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 
@@ -406,6 +414,7 @@ impl Job {
             Some(text) => parse_size("limits.memory_budget", text)?,
             None => default_memory_budget(),
         };
+        let max_output_rows = overrides.max_output_rows.or(limits.max_output_rows).unwrap_or(DEFAULT_MAX_OUTPUT_ROWS);
         if memory_bytes > memory_budget_bytes {
             return Err(invalid(
                 "limits.memory",
@@ -424,7 +433,7 @@ impl Job {
             module,
             params,
             output,
-            limits: Limits { max_workers, fuel, memory_bytes, timeout, max_output_bytes, memory_budget_bytes },
+            limits: Limits { max_workers, fuel, memory_bytes, timeout, max_output_bytes, memory_budget_bytes, max_output_rows },
             deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
         })
     }

@@ -37,6 +37,12 @@ pub enum OutputError {
         /// The cap.
         cap: u64,
     },
+    /// The output has more rows than its cap.
+    #[error("output over its cap of {cap} rows (limits.max_output_rows)")]
+    TooManyRows {
+        /// The cap.
+        cap: u64,
+    },
     /// Writing failed (a storage problem, not the guest's).
     #[error("writing the output: {0}")]
     Write(#[from] parquet::errors::ParquetError),
@@ -63,13 +69,14 @@ pub struct OutputSink {
     rows: u64,
     arrow_bytes: u64,
     max_bytes: u64,
+    max_rows: u64,
 }
 
 impl OutputSink {
     /// A sink writing under `dir` of `store`, refusing more than `max_bytes`
-    /// of Arrow data.
-    pub fn new(store: Arc<dyn ObjectStore>, dir: Path, max_bytes: u64) -> Self {
-        OutputSink { store, dir, writer: None, schema: None, batches: 0, rows: 0, arrow_bytes: 0, max_bytes }
+    /// of Arrow data or `max_rows` rows.
+    pub fn new(store: Arc<dyn ObjectStore>, dir: Path, max_bytes: u64, max_rows: u64) -> Self {
+        OutputSink { store, dir, writer: None, schema: None, batches: 0, rows: 0, arrow_bytes: 0, max_bytes, max_rows }
     }
 
     /// Rows accepted so far.
@@ -87,6 +94,9 @@ impl OutputSink {
                     found: describe(&batch.schema()),
                 });
             }
+        }
+        if self.rows.saturating_add(batch.num_rows() as u64) > self.max_rows {
+            return Err(OutputError::TooManyRows { cap: self.max_rows });
         }
         let size = batch.get_array_memory_size() as u64;
         if self.arrow_bytes.saturating_add(size) > self.max_bytes {

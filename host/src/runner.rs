@@ -142,6 +142,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             store: output_store.clone(),
             root: output_root.clone(),
             max_output: job.limits.max_output_bytes,
+            max_output_rows: job.limits.max_output_rows,
             run_started: started,
         };
         let slots = slots.clone();
@@ -210,6 +211,7 @@ struct IterationTask {
     store: Arc<dyn ObjectStore>,
     root: ObjectPath,
     max_output: u64,
+    max_output_rows: u64,
     run_started: Instant,
 }
 
@@ -219,7 +221,7 @@ impl IterationTask {
         let started = Instant::now();
         let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
         let dir = self.root.clone().join(iteration_dir(self.iteration));
-        let sink = OutputSink::new(self.store.clone(), dir, self.max_output);
+        let sink = OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows);
         // The sandbox runs on a task of its own, so that a panic in our host
         // code fails this iteration only.
         let (sandbox, config, params, name) =

@@ -83,4 +83,12 @@ mod tests {
         assert_eq!(limiter.hit(), Some(2 << 20));
         assert_eq!(limiter.peak(), 1 << 20);
     }
+
+    #[test]
+    fn tables_and_instances_are_capped() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.table_growing(0, 1000, None).unwrap());
+        assert!(!limiter.table_growing(0, MAX_TABLE_ELEMENTS + 1, None).unwrap());
+        assert_eq!((limiter.instances(), limiter.tables(), limiter.memories()), (MAX_INSTANCES, MAX_TABLES, MAX_MEMORIES));
+    }
 }

@@ -88,6 +88,14 @@ fn an_endless_emitter_is_capped_without_taking_host_memory() {
     assert_eq!(record(&manifest, 2)["status"], "succeeded");
     let rss = manifest["job"]["peak_rss_bytes"].as_u64().unwrap();
     assert!(rss < 512 << 20, "host peak RSS {rss} bytes");
+
+    // The row cap holds the same way.
+    let out = corral(&[&"run", &job, &"--max-output-rows", &"3000000"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let error = &record(&manifest, 1)["error"];
+    assert_eq!(error["kind"], "invalid_output", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("over its cap of 3000000 rows"), "{error}");
 }
 
 #[test]
