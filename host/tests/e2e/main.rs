@@ -5,6 +5,7 @@
 #![allow(unused_crate_dependencies)]
 
 mod bad_input;
+mod cli;
 mod config_once;
 mod evil_guests;
 mod failures;
