@@ -35,6 +35,17 @@ pub enum Command {
     /// Run a job: every iteration of the transform over the config table.
     #[command(after_help = "Example:\n  corral run examples/seed/job.toml --iterations 2,3,4 --max-workers 2 --param param1=1.5")]
     Run(RunArgs),
+    /// Check that a module is a corral transform: its world, imports,
+    /// exports, size, sha256 and compile time.
+    #[command(after_help = "Example:\n  corral check target/wasm32-wasip2/release/seed_model.wasm")]
+    Check(CheckArgs),
+}
+
+/// `corral check`'s arguments.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The module: a local path, file:// or s3:// URL.
+    pub module: String,
 }
 
 /// `corral run`'s arguments.
@@ -121,6 +132,21 @@ pub fn execute(cli: Cli) -> i32 {
     logging::init(cli.log_format, verbosity);
     match cli.command {
         Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn check(args: CheckArgs) -> i32 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(crate::check::check(&args.module)) {
+        Ok(report) => {
+            print!("{report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
     }
 }
 

@@ -13,9 +13,11 @@
 //! - [`module_cache`]: compiled components cached on disk.
 //! - [`output`]: Parquet outputs streamed to storage, committed or aborted.
 //! - [`runner`]: the bounded pool of iterations and the manifest.
+//! - [`check`]: `corral check`, a module's fitness as a transform.
 //! - [`manifest`]: per-iteration records and the manifest.
 //! - [`summary`], [`logging`]: what the user sees.
 
+pub mod check;
 pub mod cli;
 pub mod config_table;
 pub mod filter;

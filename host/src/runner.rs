@@ -192,7 +192,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     Ok(RunReport { manifest, manifest_location })
 }
 
-async fn read_module(location: &crate::location::Location, store: &dyn ObjectStore) -> Result<Vec<u8>, ModuleError> {
+pub(crate) async fn read_module(location: &crate::location::Location, store: &dyn ObjectStore) -> Result<Vec<u8>, ModuleError> {
     let result = match store.get(&location.prefix()).await {
         Ok(get) => get.bytes().await,
         Err(e) => Err(e),

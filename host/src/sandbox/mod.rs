@@ -133,6 +133,8 @@ pub struct Sandbox {
     engine: Engine,
     pre: TransformPre<IterationState>,
     module_sha256: String,
+    component: Component,
+    compile_ms: Option<u64>,
     limits: Limits,
     deterministic: bool,
     _ticker: EpochTicker,
@@ -163,13 +165,16 @@ impl Sandbox {
         let engine = Engine::new(&config).map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
 
         let sha256 = module_sha256(bytes);
+        let mut compile_ms = None;
         let component = match cache.and_then(|c| c.load(&engine, &sha256)) {
             Some(component) => component,
             None => {
                 let started = Instant::now();
                 let component = Component::new(&engine, bytes)
                     .map_err(|e| ModuleError::Invalid { location: location.clone(), message: format!("{e:#}") })?;
-                tracing::info!(module = %location, elapsed_ms = started.elapsed().as_millis() as u64, "compiled the transform");
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                compile_ms = Some(elapsed_ms);
+                tracing::info!(module = %location, elapsed_ms, "compiled the transform");
                 if let Some(cache) = cache {
                     cache.store(&engine, &sha256, &component);
                 }
@@ -185,12 +190,27 @@ impl Sandbox {
         let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = TransformPre::new(instance_pre).map_err(wrong_world)?;
         let ticker = EpochTicker::start(&engine);
-        Ok(Sandbox { engine, pre, module_sha256: sha256, limits, deterministic, _ticker: ticker })
+        Ok(Sandbox { engine, pre, module_sha256: sha256, component, compile_ms, limits, deterministic, _ticker: ticker })
     }
 
     /// The module's sha256.
     pub fn module_sha256(&self) -> &str {
         &self.module_sha256
+    }
+
+    /// How long compiling took, or `None` if it came from the cache.
+    pub fn compile_ms(&self) -> Option<u64> {
+        self.compile_ms
+    }
+
+    /// The names of the component's imports.
+    pub fn imports(&self) -> Vec<String> {
+        self.component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect()
+    }
+
+    /// The names of the component's exports.
+    pub fn exports(&self) -> Vec<String> {
+        self.component.component_type().exports(&self.engine).map(|(name, _)| name.to_owned()).collect()
     }
 
     /// Runs one iteration in a fresh store and instance, and commits or

@@ -37,3 +37,32 @@ fn run_help_has_an_example() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("Example:") && out.stdout.contains("corral run examples/seed/job.toml"), "{}", out.stdout);
 }
+
+#[test]
+fn check_describes_a_good_module() {
+    let out = corral(&[&"check", &guests::SEED_MODEL]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("a corral transform"), "{}", out.stdout);
+    assert!(out.stdout.contains("exports:  run"), "{}", out.stdout);
+    assert!(out.stdout.contains("corral:transform/host@0.1.0"), "{}", out.stdout);
+    let bytes = std::fs::read(guests::SEED_MODEL).unwrap();
+    assert!(out.stdout.contains(&format!("size:     {} bytes", bytes.len())), "{}", out.stdout);
+    assert!(out.stdout.contains(&corral::sandbox::module_sha256(&bytes)), "{}", out.stdout);
+}
+
+#[test]
+fn check_names_what_is_wrong_with_a_bad_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("core.wasm", wat::parse_str("(module)").unwrap(), "is a core WebAssembly module, not a component"),
+        ("other.wasm", wat::parse_str("(component)").unwrap(), "is not a corral transform"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = corral(&[&"check", &path]);
+        assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+        assert!(out.stderr.contains(needle) && out.stderr.contains(name), "{name}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
+    }
+}
