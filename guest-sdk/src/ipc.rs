@@ -15,6 +15,14 @@ pub(crate) fn encode(batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(writer.into_inner()?)
 }
 
+/// Encodes a schema alone as an IPC stream (schema message, end marker).
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn encode_schema(schema: &SchemaRef) -> Result<Vec<u8>> {
+    let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
+    writer.finish()?;
+    Ok(writer.into_inner()?)
+}
+
 /// Decodes the schema and every batch of one complete IPC stream, without
 /// copying the data buffers.
 pub(crate) fn decode(bytes: Vec<u8>) -> Result<(SchemaRef, Vec<RecordBatch>)> {

@@ -47,6 +47,8 @@ mod ipc;
 mod log;
 mod scan;
 mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 #[doc(hidden)]
 pub mod bindings;
