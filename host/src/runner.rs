@@ -70,12 +70,35 @@ pub struct RunReport {
     pub manifest: Manifest,
     /// Where it was written.
     pub manifest_location: String,
+    /// The signal that interrupted the run, if one did.
+    pub interrupted_by: Option<i32>,
 }
 
 impl RunReport {
-    /// 0 if every iteration succeeded, else 1.
+    /// 0 if every iteration succeeded, 128 + the signal if interrupted, else 1.
     pub fn exit_code(&self) -> i32 {
-        if self.manifest.summary.succeeded == self.manifest.summary.total { 0 } else { 1 }
+        match self.interrupted_by {
+            Some(signal) => 128 + signal,
+            None if self.manifest.summary.succeeded == self.manifest.summary.total => 0,
+            None => 1,
+        }
+    }
+}
+
+/// SIGINT's number.
+const SIGINT: i32 = 2;
+/// SIGTERM's number.
+const SIGTERM: i32 = 15;
+
+/// Waits for SIGTERM or SIGINT; returns its number.
+async fn shutdown_signal() -> i32 {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => SIGTERM,
+        _ = int.recv() => SIGINT,
     }
 }
 
@@ -129,8 +152,28 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     let slots = Arc::new(Mutex::new((0..concurrency).rev().collect::<Vec<_>>()));
     let mut tasks = Vec::with_capacity(job.iterations.len());
     tracing::info!(iterations = job.iterations.len(), workers = concurrency, "running");
+    // On SIGTERM or SIGINT: admit nothing more, interrupt what runs.
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(None::<i32>);
+    let watcher = {
+        let sandbox = sandbox.clone();
+        tokio::spawn(async move {
+            let signal = shutdown_signal().await;
+            tracing::warn!(signal, "interrupted: stopping the running iterations and writing the manifest");
+            sandbox.interrupt();
+            let _ = signal_tx.send(Some(signal));
+        })
+    };
+    let mut admitted = 0;
     for &iteration in &job.iterations {
-        let permit = workers.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let mut signalled = signal_rx.clone();
+        let permit = tokio::select! {
+            permit = workers.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = signalled.wait_for(Option::is_some) => break,
+        };
+        if signal_rx.borrow().is_some() {
+            break;
+        }
+        admitted += 1;
         let slot = slots.lock().expect("slot lock").pop().expect("a permit guarantees a slot");
         let task = IterationTask {
             iteration,
@@ -157,9 +200,35 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             .instrument(span),
         ));
     }
-    let mut records = Vec::with_capacity(tasks.len());
+    let mut records = Vec::with_capacity(job.iterations.len());
     for task in tasks {
         records.push(task.await.expect("iteration tasks catch their own panics"));
+    }
+    watcher.abort();
+    let interrupted_by = *signal_rx.borrow();
+    // Iterations never started are listed too, as interrupted.
+    for &iteration in &job.iterations[admitted..] {
+        records.push(IterationRecord {
+            iteration,
+            status: Status::Interrupted,
+            error: Some(IterationError {
+                kind: ErrorKind::Interrupted,
+                message: "not started: the run was interrupted".into(),
+                stderr_tail: None,
+            }),
+            started: String::new(),
+            wall_ms: 0,
+            offset_ms: started.elapsed().as_millis() as u64,
+            worker: 0,
+            rows_in: 0,
+            rows_out: 0,
+            bytes_out: 0,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            attempts: 0,
+            output: None,
+            module_sha256: sandbox.module_sha256().to_owned(),
+        });
     }
 
     let wall_ms = started.elapsed().as_millis() as u64;
@@ -189,7 +258,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         .put(&path, PutPayload::from(body))
         .await
         .map_err(|source| RunError::Manifest { location: manifest_location.clone(), source })?;
-    Ok(RunReport { manifest, manifest_location })
+    Ok(RunReport { manifest, manifest_location, interrupted_by })
 }
 
 pub(crate) async fn read_module(location: &crate::location::Location, store: &dyn ObjectStore) -> Result<Vec<u8>, ModuleError> {
@@ -261,6 +330,9 @@ impl IterationTask {
                     }
                     Err(error) => {
                         record.rows_out = 0;
+                        if error.kind == ErrorKind::Interrupted {
+                            record.status = Status::Interrupted;
+                        }
                         record.error = Some(error);
                     }
                 }

@@ -80,6 +80,11 @@ pub enum ModuleError {
     Engine(String),
 }
 
+/// The error a shutdown request raises inside the guest.
+#[derive(Debug, thiserror::Error)]
+#[error("the run was interrupted")]
+struct Interrupted;
+
 /// The error an iteration's deadline raises inside the guest.
 #[derive(Debug, thiserror::Error)]
 #[error("the iteration ran past its timeout")]
@@ -137,6 +142,7 @@ pub struct Sandbox {
     compile_ms: Option<u64>,
     limits: Limits,
     deterministic: bool,
+    interrupt: Arc<AtomicBool>,
     _ticker: EpochTicker,
 }
 
@@ -190,12 +196,28 @@ impl Sandbox {
         let instance_pre = linker.instantiate_pre(&component).map_err(wrong_world)?;
         let pre = TransformPre::new(instance_pre).map_err(wrong_world)?;
         let ticker = EpochTicker::start(&engine);
-        Ok(Sandbox { engine, pre, module_sha256: sha256, component, compile_ms, limits, deterministic, _ticker: ticker })
+        Ok(Sandbox {
+            engine,
+            pre,
+            module_sha256: sha256,
+            component,
+            compile_ms,
+            limits,
+            deterministic,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            _ticker: ticker,
+        })
     }
 
     /// The module's sha256.
     pub fn module_sha256(&self) -> &str {
         &self.module_sha256
+    }
+
+    /// Asks every running iteration to stop at its next epoch tick; they
+    /// fail as `interrupted`.
+    pub fn interrupt(&self) {
+        self.interrupt.store(true, Ordering::SeqCst);
     }
 
     /// How long compiling took, or `None` if it came from the cache.
@@ -243,8 +265,11 @@ impl Sandbox {
         store.set_fuel(self.limits.fuel).expect("fuel is enabled");
         let deadline = Instant::now() + self.limits.timeout;
         store.set_epoch_deadline(1);
+        let interrupt = self.interrupt.clone();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            if interrupt.load(Ordering::Relaxed) {
+                Err(wasmtime::Error::new(Interrupted))
+            } else if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -305,6 +330,9 @@ fn timeout_message(timeout: Duration) -> String {
 /// carries the wasm backtrace.
 fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) -> (ErrorKind, String) {
     let detail = describe(error);
+    if error.downcast_ref::<Interrupted>().is_some() {
+        return (ErrorKind::Interrupted, "the run was interrupted (SIGTERM or SIGINT) while this iteration ran; its output was discarded".into());
+    }
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return (ErrorKind::Timeout, format!("{}\n{detail}", timeout_message(limits.timeout)));
     }

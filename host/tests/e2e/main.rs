@@ -10,4 +10,5 @@ mod config_once;
 mod evil_guests;
 mod failures;
 mod run;
+mod shutdown;
 mod support;
