@@ -31,7 +31,9 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| ".".into());
     let location = Location::parse(text, &cwd)
         .map_err(|source| RunError::Job(crate::job::JobError::Location { field: "MODULE", source }))?;
-    let store = location.store()?;
+    let storage = crate::storage::Storage::new(Default::default());
+    storage.preflight(&location).await?;
+    let store = storage.store(&location)?;
     let bytes = read_module(&location, store.as_ref()).await?;
     let limits = Limits {
         max_workers: 1,

@@ -33,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a job: every iteration of the transform over the config table.
-    #[command(after_help = "Example:\n  corral run examples/seed/job.toml --iterations 2,3,4 --max-workers 2 --param param1=1.5")]
+    #[command(after_help = "Example:\n  corral run examples/seed/job.toml --iterations 2,3,4 --max-workers 2 --param param1=1.5\n  corral run job.toml --out s3://bucket/runs/2026-11-24 --resume")]
     Run(RunArgs),
     /// Check that a module is a corral transform: its world, imports,
     /// exports, size, sha256 and compile time.
@@ -97,6 +97,11 @@ pub struct RunArgs {
     /// Compile the transform without the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Finish an earlier run of this job: skip the iterations it already
+    /// committed with the same module and params, run the rest, and write
+    /// a manifest that covers them all.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -122,6 +127,7 @@ impl RunArgs {
             memory_budget: self.memory_budget.clone(),
             deterministic: self.deterministic,
             max_output_rows: self.max_output_rows,
+            resume: self.resume,
         }
     }
 }

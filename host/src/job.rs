@@ -9,6 +9,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
 use crate::location::{Location, LocationError};
+use crate::storage::settings::{StorageSection, StorageSettings};
 
 /// Why a job is not valid. Each variant names the problem and, where there
 /// is one, the field.
@@ -80,6 +81,9 @@ pub struct JobFile {
     /// How the sandbox behaves.
     #[serde(default)]
     pub sandbox: SandboxSection,
+    /// How corral talks to object storage.
+    #[serde(default)]
+    pub storage: StorageSection,
 }
 
 /// `[sandbox]` as written.
@@ -187,6 +191,8 @@ pub struct Overrides {
     pub deterministic: bool,
     /// `--max-output-rows`
     pub max_output_rows: Option<u64>,
+    /// `--resume`
+    pub resume: bool,
 }
 
 /// A validated job: everything the run needs, nothing left to check.
@@ -208,6 +214,11 @@ pub struct Job {
     pub limits: Limits,
     /// Fixed random numbers and clocks per iteration.
     pub deterministic: bool,
+    /// How corral talks to object storage.
+    pub storage: StorageSettings,
+    /// Skip iterations whose output an earlier run already committed with
+    /// the same module and params.
+    pub resume: bool,
 }
 
 /// Format of the config file.
@@ -435,6 +446,8 @@ impl Job {
             output,
             limits: Limits { max_workers, fuel, memory_bytes, timeout, max_output_bytes, memory_budget_bytes, max_output_rows },
             deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
+            storage: StorageSettings::validate(&file.storage).map_err(|(field, message)| invalid(field, message))?,
+            resume: overrides.resume,
         })
     }
 }

@@ -6,13 +6,15 @@
 //!
 //! - [`cli`]: the command line, turned into a validated [`job::Job`].
 //! - [`job`]: the job file and its overrides, parsed then validated.
-//! - [`location`]: local paths, `file://` and `s3://` URLs, and their stores.
+//! - [`location`]: local paths, `file://` and `s3://` URLs.
+//! - [`storage`]: object stores, credentials, retries, request counts, preflight.
 //! - [`config_table`]: the config table, read once, indexed by a key.
 //! - [`filter`]: scan requests evaluated natively on Arrow batches.
 //! - [`sandbox`]: the engine, the transform world, one store per iteration.
 //! - [`module_cache`]: compiled components cached on disk.
 //! - [`output`]: Parquet outputs streamed to storage, committed or aborted.
 //! - [`runner`]: the bounded pool of iterations and the manifest.
+//! - [`resume`]: what an earlier run already committed, for `--resume`.
 //! - [`check`]: `corral check`, a module's fitness as a transform.
 //! - [`manifest`]: per-iteration records and the manifest.
 //! - [`summary`], [`logging`]: what the user sees.
@@ -27,8 +29,10 @@ pub mod logging;
 pub mod manifest;
 pub mod module_cache;
 pub mod output;
+pub mod resume;
 pub mod runner;
 pub mod sandbox;
+pub mod storage;
 pub mod summary;
 
 // These dev-dependencies serve the end-to-end tests, not the unit tests.

@@ -1,13 +1,8 @@
 //! Where a file or directory lives: a local path, a `file://` URL or an
-//! `s3://` URL, and the object store that reaches it.
+//! `s3://` URL, and its path inside the store that reaches it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use url::Url;
 
@@ -43,14 +38,6 @@ pub enum LocationError {
     /// An `s3://` URL without a bucket.
     #[error("`{0}` names no bucket (expected s3://BUCKET/PREFIX)")]
     NoBucket(String),
-    /// The object store could not be set up (credentials, region, options).
-    #[error("cannot set up storage for `{location}`: {source}")]
-    Store {
-        /// The location.
-        location: String,
-        /// The store's error.
-        source: object_store::Error,
-    },
 }
 
 impl Location {
@@ -94,27 +81,7 @@ impl Location {
         }
     }
 
-    /// An object store rooted so that `prefix()` addresses this location.
-    ///
-    /// For a local location the store is rooted at `/`. For S3 the
-    /// credentials, region and endpoint come from the environment the way the
-    /// AWS SDKs find them (`AWS_*` variables, `AWS_ENDPOINT_URL`,
-    /// `AWS_ALLOW_HTTP`).
-    pub fn store(&self) -> Result<Arc<dyn ObjectStore>, LocationError> {
-        match self {
-            Location::Local(_) => Ok(Arc::new(LocalFileSystem::new())),
-            Location::S3(url) => {
-                let bucket = url.host_str().unwrap_or_default();
-                let store = AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|source| LocationError::Store { location: self.to_string(), source })?;
-                Ok(Arc::new(store))
-            }
-        }
-    }
-
-    /// The path of this location inside [`Location::store`].
+    /// The path of this location inside its store ([`crate::storage::Storage::store`]; local paths are rooted at `/`).
     pub fn prefix(&self) -> ObjectPath {
         match self {
             Location::Local(path) => {

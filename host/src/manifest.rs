@@ -106,6 +106,54 @@ pub struct IterationRecord {
     pub output: Option<String>,
     /// The module that ran (sha256), so that a resume can tell.
     pub module_sha256: String,
+    /// The params' sha256 (of their JSON), so that a resume can tell.
+    #[serde(default)]
+    pub params_sha256: String,
+    /// Requests made to the object store for this iteration's output.
+    #[serde(default)]
+    pub storage_requests: u64,
+    /// Of those, attempts that failed (throttled, 5xx, reset, timed out)
+    /// and were retried.
+    #[serde(default)]
+    pub storage_retries: u64,
+    /// Carried over from an earlier run by `--resume`, not run again.
+    #[serde(default)]
+    pub carried_over: bool,
+}
+
+impl IterationRecord {
+    /// A record of `iteration` with nothing done yet: failed, no figures.
+    pub fn new(iteration: i64, module_sha256: &str, params_sha256: &str) -> IterationRecord {
+        IterationRecord {
+            iteration,
+            status: Status::Failed,
+            error: None,
+            started: String::new(),
+            wall_ms: 0,
+            offset_ms: 0,
+            worker: 0,
+            rows_in: 0,
+            rows_out: 0,
+            bytes_out: 0,
+            fuel_used: 0,
+            peak_memory_bytes: 0,
+            attempts: 0,
+            output: None,
+            module_sha256: module_sha256.to_owned(),
+            params_sha256: params_sha256.to_owned(),
+            storage_requests: 0,
+            storage_retries: 0,
+            carried_over: false,
+        }
+    }
+}
+
+/// The sha256 of params as they are handed to the transform (their JSON,
+/// keys sorted), in hex.
+pub fn params_sha256(params: &serde_json::Map<String, serde_json::Value>) -> String {
+    use sha2::Digest as _;
+    let json = serde_json::Value::Object(params.clone()).to_string();
+    hex::encode(sha2::Sha256::digest(json.as_bytes()))
 }
 
 /// Totals of a run.
@@ -119,6 +167,9 @@ pub struct Summary {
     pub failed: usize,
     /// Interrupted (or never started because of an interruption).
     pub interrupted: usize,
+    /// Succeeded in an earlier run and carried over by `--resume`.
+    #[serde(default)]
+    pub carried_over: usize,
     /// Wall time of the run, milliseconds.
     pub wall_ms: u64,
 }
@@ -133,6 +184,7 @@ impl Summary {
             succeeded: count(Status::Succeeded),
             failed: count(Status::Failed),
             interrupted: count(Status::Interrupted) + total.saturating_sub(done),
+            carried_over: records.iter().filter(|r| r.carried_over).count(),
             wall_ms,
         }
     }
@@ -167,6 +219,18 @@ pub struct JobInfo {
     pub deterministic: bool,
     /// The host process's peak resident memory, bytes (Linux; 0 elsewhere).
     pub peak_rss_bytes: u64,
+    /// The storage settings (never credentials).
+    #[serde(default)]
+    pub storage: serde_json::Value,
+    /// Requests made to object stores in this run.
+    #[serde(default)]
+    pub storage_requests: u64,
+    /// Of those, attempts that failed and were retried.
+    #[serde(default)]
+    pub storage_retries: u64,
+    /// Whether this run resumed an earlier one (`--resume`).
+    #[serde(default)]
+    pub resumed: bool,
 }
 
 /// The peak resident set size of this process (`VmHWM`), bytes.

@@ -164,3 +164,22 @@ fn describe(schema: &SchemaRef) -> String {
 fn parquet_to_store(e: parquet::errors::ParquetError) -> object_store::Error {
     object_store::Error::Generic { store: "parquet", source: Box::new(e) }
 }
+
+/// Removes the staging files a killed run left in the local directory `dir`
+/// for objects whose name starts with `name` (all, if empty). object_store's
+/// local store writes `NAME#N` and renames it into place, and hides such
+/// files from listings, so nothing else would ever remove them.
+pub fn remove_local_staging(dir: &std::path::Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let Some((object, suffix)) = file.rsplit_once('#') else { continue };
+        if object.starts_with(name) && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::info!(file = %entry.path().display(), "removed a staging file left by an earlier run"),
+                Err(e) => tracing::warn!(file = %entry.path().display(), "cannot remove a stale staging file: {e}"),
+            }
+        }
+    }
+}

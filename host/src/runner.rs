@@ -2,6 +2,8 @@
 //! iteration on a bounded pool, persist each record as it finishes, and
 //! write the manifest.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -12,14 +14,16 @@ use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
 use crate::job::{Job, JobError};
-use crate::location::LocationError;
+use crate::location::{Location, LocationError};
 use crate::manifest::{
-    ErrorKind, IterationError, IterationRecord, JobInfo, MANIFEST_FILE, Manifest, Status, Summary, iteration_dir,
-    record_path,
+    ErrorKind, IterationError, IterationRecord, JobInfo, MANIFEST_FILE, Manifest, RECORDS_DIR, Status, Summary,
+    iteration_dir, params_sha256, record_path,
 };
 use crate::module_cache::ModuleCache;
-use crate::output::OutputSink;
+use crate::output::{OutputSink, remove_local_staging};
 use crate::sandbox::{ModuleError, Sandbox};
+use crate::storage::request_stats::RequestStats;
+use crate::storage::{Storage, StorageError};
 
 /// Why a run could not be carried out (as opposed to iterations failing).
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,17 @@ pub enum RunError {
     /// The config table cannot be loaded.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A store cannot be used: no bucket, no credentials, unreachable.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// `--resume` could not read what the earlier run left.
+    #[error("cannot read the earlier run under {location} to resume it: {source}")]
+    Resume {
+        /// The output directory.
+        location: String,
+        /// The storage error.
+        source: object_store::Error,
+    },
     /// The manifest could not be written.
     #[error("cannot write the manifest {location}: {source}")]
     Manifest {
@@ -50,8 +65,12 @@ impl RunError {
     /// The process exit code: 2 for bad input, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            RunError::Job(_) | RunError::Location(_) | RunError::Module(_) | RunError::Config(_) => 2,
-            RunError::Manifest { .. } => 1,
+            RunError::Job(_)
+            | RunError::Location(_)
+            | RunError::Module(_)
+            | RunError::Config(_)
+            | RunError::Storage(_) => 2,
+            RunError::Manifest { .. } | RunError::Resume { .. } => 1,
         }
     }
 }
@@ -110,9 +129,21 @@ fn now_rfc3339() -> String {
 pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError> {
     let started_at = now_rfc3339();
     let started = Instant::now();
-    let config_store = job.config.location.store()?;
-    let module_store = job.module.store()?;
-    let output_store = job.output.store()?;
+    let storage = Storage::new(job.storage.clone());
+    // Every bucket is checked (credentials, endpoint, existence) before
+    // anything is read or written, so that a typo fails in seconds.
+    let mut checked = Vec::new();
+    for location in [&job.output, &job.config.location, &job.module] {
+        if let Location::S3(url) = location {
+            if !checked.contains(&url.host_str()) {
+                checked.push(url.host_str());
+                storage.preflight(location).await?;
+            }
+        }
+    }
+    let config_store = storage.store(&job.config.location)?;
+    let module_store = storage.store(&job.module)?;
+    let output_store = storage.store(&job.output)?;
 
     // The config and the module are read and checked before anything is
     // written, compiling while the config parses.
@@ -136,7 +167,34 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     let sandbox = Arc::new(sandbox);
 
     let params_json: Arc<str> = serde_json::Value::Object(job.params.clone()).to_string().into();
+    let params_sha256: Arc<str> = params_sha256(&job.params).into();
     let output_root = job.output.prefix();
+    let local_root = job.output.as_local().map(PathBuf::from);
+    if let Some(root) = &local_root {
+        remove_local_staging(root, MANIFEST_FILE);
+    }
+    let mut finished: HashMap<i64, IterationRecord> = if job.resume {
+        crate::resume::committed_earlier(
+            output_store.as_ref(),
+            &output_root,
+            &job.iterations,
+            sandbox.module_sha256(),
+            &params_sha256,
+        )
+        .await
+        .map_err(|source| RunError::Resume { location: job.output.to_string(), source })?
+    } else {
+        HashMap::new()
+    };
+    let to_run: Vec<i64> = job.iterations.iter().copied().filter(|n| !finished.contains_key(n)).collect();
+    if job.resume {
+        tracing::info!(
+            carried_over = finished.len(),
+            to_run = to_run.len(),
+            "resuming: {} iterations already committed with this module and params",
+            finished.len()
+        );
+    }
     // Every iteration has the same memory cap, so "start one only when its
     // cap fits the node's budget" is a bound on how many run at once.
     let fit = usize::try_from(job.limits.memory_budget_bytes / job.limits.memory_bytes).unwrap_or(usize::MAX);
@@ -150,8 +208,8 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     }
     let workers = Arc::new(Semaphore::new(concurrency));
     let slots = Arc::new(Mutex::new((0..concurrency).rev().collect::<Vec<_>>()));
-    let mut tasks = Vec::with_capacity(job.iterations.len());
-    tracing::info!(iterations = job.iterations.len(), workers = concurrency, "running");
+    let mut tasks = Vec::with_capacity(to_run.len());
+    tracing::info!(iterations = to_run.len(), workers = concurrency, "running");
     // On SIGTERM or SIGINT: admit nothing more, interrupt what runs.
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None::<i32>);
     let watcher = {
@@ -164,7 +222,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         })
     };
     let mut admitted = 0;
-    for &iteration in &job.iterations {
+    for &iteration in &to_run {
         let mut signalled = signal_rx.clone();
         let permit = tokio::select! {
             permit = workers.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -187,6 +245,9 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             max_output: job.limits.max_output_bytes,
             max_output_rows: job.limits.max_output_rows,
             run_started: started,
+            params_sha256: params_sha256.clone(),
+            stats: storage.stats().clone(),
+            local_root: local_root.clone(),
         };
         let slots = slots.clone();
         let span = tracing::info_span!("iteration", iteration);
@@ -200,36 +261,29 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             .instrument(span),
         ));
     }
-    let mut records = Vec::with_capacity(job.iterations.len());
     for task in tasks {
-        records.push(task.await.expect("iteration tasks catch their own panics"));
+        let record = task.await.expect("iteration tasks catch their own panics");
+        finished.insert(record.iteration, record);
     }
     watcher.abort();
     let interrupted_by = *signal_rx.borrow();
     // Iterations never started are listed too, as interrupted.
-    for &iteration in &job.iterations[admitted..] {
-        records.push(IterationRecord {
-            iteration,
-            status: Status::Interrupted,
-            error: Some(IterationError {
-                kind: ErrorKind::Interrupted,
-                message: "not started: the run was interrupted".into(),
-                stderr_tail: None,
-            }),
-            started: String::new(),
-            wall_ms: 0,
-            offset_ms: started.elapsed().as_millis() as u64,
-            worker: 0,
-            rows_in: 0,
-            rows_out: 0,
-            bytes_out: 0,
-            fuel_used: 0,
-            peak_memory_bytes: 0,
-            attempts: 0,
-            output: None,
-            module_sha256: sandbox.module_sha256().to_owned(),
+    for &iteration in &to_run[admitted..] {
+        let mut record = IterationRecord::new(iteration, sandbox.module_sha256(), &params_sha256);
+        record.status = Status::Interrupted;
+        record.error = Some(IterationError {
+            kind: ErrorKind::Interrupted,
+            message: "not started: the run was interrupted".into(),
+            stderr_tail: None,
         });
+        record.offset_ms = started.elapsed().as_millis() as u64;
+        finished.insert(iteration, record);
     }
+    let records: Vec<IterationRecord> = job
+        .iterations
+        .iter()
+        .map(|n| finished.remove(n).expect("every iteration is run, carried over or listed as not started"))
+        .collect();
 
     let wall_ms = started.elapsed().as_millis() as u64;
     let manifest = Manifest {
@@ -247,6 +301,10 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             concurrency,
             deterministic: job.deterministic,
             peak_rss_bytes: crate::manifest::peak_rss_bytes(),
+            storage: serde_json::to_value(&job.storage).expect("storage settings serialise"),
+            storage_requests: storage.stats().total().requests,
+            storage_retries: storage.stats().total().retries,
+            resumed: job.resume,
         },
         summary: Summary::of(&records, job.iterations.len(), wall_ms),
         iterations: records,
@@ -282,6 +340,10 @@ struct IterationTask {
     max_output: u64,
     max_output_rows: u64,
     run_started: Instant,
+    params_sha256: Arc<str>,
+    stats: Arc<RequestStats>,
+    /// The output directory, when it is on the local disk.
+    local_root: Option<PathBuf>,
 }
 
 impl IterationTask {
@@ -290,6 +352,11 @@ impl IterationTask {
         let started = Instant::now();
         let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
         let dir = self.root.clone().join(iteration_dir(self.iteration));
+        if let Some(root) = &self.local_root {
+            // A killed run may have left staging files of this iteration.
+            remove_local_staging(&root.join(iteration_dir(self.iteration)), "");
+            remove_local_staging(&root.join(RECORDS_DIR), &format!("iter_{}.json", self.iteration));
+        }
         let sink = OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows);
         // The sandbox runs on a task of its own, so that a panic in our host
         // code fails this iteration only.
@@ -299,23 +366,11 @@ impl IterationTask {
         let span = tracing::Span::current();
         let outcome =
             tokio::spawn(async move { sandbox.run(iteration, &params, &name, config, sink).await }.instrument(span)).await;
-        let mut record = IterationRecord {
-            iteration: self.iteration,
-            status: Status::Failed,
-            error: None,
-            started: started_at,
-            wall_ms: 0,
-            offset_ms,
-            worker: self.slot,
-            rows_in: 0,
-            rows_out: 0,
-            bytes_out: 0,
-            fuel_used: 0,
-            peak_memory_bytes: 0,
-            attempts: 1,
-            output: None,
-            module_sha256: self.sandbox.module_sha256().to_owned(),
-        };
+        let mut record = IterationRecord::new(self.iteration, self.sandbox.module_sha256(), &self.params_sha256);
+        record.started = started_at;
+        record.offset_ms = offset_ms;
+        record.worker = self.slot;
+        record.attempts = 1;
         match outcome {
             Ok(outcome) => {
                 record.rows_in = outcome.rows_in;
@@ -354,12 +409,15 @@ impl IterationTask {
             }
         }
         record.wall_ms = started.elapsed().as_millis() as u64;
+        let requests = self.stats.of_iteration(self.iteration);
+        (record.storage_requests, record.storage_retries) = (requests.requests, requests.retries);
         match &record.error {
             None => tracing::info!(
                 iteration = record.iteration,
                 wall_ms = record.wall_ms,
                 rows_in = record.rows_in,
                 rows_out = record.rows_out,
+                storage_retries = record.storage_retries,
                 "iteration succeeded"
             ),
             Some(error) => tracing::warn!(

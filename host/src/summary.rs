@@ -19,6 +19,16 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
         s.interrupted,
         s.wall_ms as f64 / 1000.0
     );
+    if manifest.job.resumed {
+        let _ = writeln!(out, "resumed: {} carried over from the earlier run, {} run now", s.carried_over, s.total - s.carried_over);
+    }
+    if manifest.job.storage_retries > 0 {
+        let _ = writeln!(
+            out,
+            "storage: {} requests, {} retried (throttling, server errors, resets)",
+            manifest.job.storage_requests, manifest.job.storage_retries
+        );
+    }
     let mut rows: Vec<_> = manifest.iterations.iter().collect();
     rows.sort_by_key(|r| (r.status == Status::Succeeded, r.iteration));
     let _ = writeln!(
@@ -28,6 +38,7 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
     );
     for r in rows {
         let status = match r.status {
+            Status::Succeeded if r.carried_over => "carried",
             Status::Succeeded => "succeeded",
             Status::Failed => "FAILED",
             Status::Interrupted => "interrupted",
