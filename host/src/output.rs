@@ -166,7 +166,7 @@ fn parquet_to_store(e: parquet::errors::ParquetError) -> object_store::Error {
 }
 
 /// Removes the staging files a killed run left in the local directory `dir`
-/// for objects whose name starts with `name` (all, if empty). object_store's
+/// for the object `name` (for every object, if `name` is empty). object_store's
 /// local store writes `NAME#N` and renames it into place, and hides such
 /// files from listings, so nothing else would ever remove them.
 pub fn remove_local_staging(dir: &std::path::Path, name: &str) {
@@ -175,11 +175,32 @@ pub fn remove_local_staging(dir: &std::path::Path, name: &str) {
         let file = entry.file_name();
         let file = file.to_string_lossy();
         let Some((object, suffix)) = file.rsplit_once('#') else { continue };
-        if object.starts_with(name) && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
+        if (name.is_empty() || object == name) && !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
             match std::fs::remove_file(entry.path()) {
                 Ok(()) => tracing::info!(file = %entry.path().display(), "removed a staging file left by an earlier run"),
                 Err(e) => tracing::warn!(file = %entry.path().display(), "cannot remove a stale staging file: {e}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staging_files_of_a_killed_run_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["part-00000.parquet", "part-00000.parquet#3", "_SUCCESS#12", "_SUCCESS", "notes#draft", "iter_1.json#2", "iter_12.json#1"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove_local_staging(dir.path(), "iter_1.json");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["_SUCCESS", "_SUCCESS#12", "iter_12.json#1", "notes#draft", "part-00000.parquet", "part-00000.parquet#3"]);
+        remove_local_staging(dir.path(), "");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["_SUCCESS", "notes#draft", "part-00000.parquet"]);
     }
 }

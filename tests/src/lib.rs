@@ -9,6 +9,9 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 
+pub mod fault_proxy;
+pub mod s3;
+
 /// The guests, built by `build.rs`.
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
@@ -89,6 +92,11 @@ pub fn seed_step(rows: &[ConfigRow], n: i64, param1: f64, param2: f64) -> Vec<Se
 /// Reads every batch of a Parquet file.
 pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
     let bytes = bytes::Bytes::from(std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())));
+    parquet_batches(bytes)
+}
+
+/// Reads every batch of a Parquet file's bytes.
+pub fn parquet_batches(bytes: bytes::Bytes) -> Vec<RecordBatch> {
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
         .expect("a Parquet file")
         .build()
@@ -100,10 +108,16 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
 /// Reads a seed-model output file into rows sorted by id, checking its
 /// column names and types on the way.
 pub fn read_seed_output(path: &Path) -> Vec<SeedRow> {
+    seed_rows(read_parquet(path))
+}
+
+/// The rows of seed-model output batches, sorted by id, checking their
+/// column names and types on the way.
+pub fn seed_rows(batches: Vec<RecordBatch>) -> Vec<SeedRow> {
     let mut out = Vec::new();
-    for batch in read_parquet(path) {
+    for batch in batches {
         let names: Vec<_> = batch.schema().fields().iter().map(|f| f.name().clone()).collect();
-        assert_eq!(names, ["id", "some_column", "score", "name"], "columns of {}", path.display());
+        assert_eq!(names, ["id", "some_column", "score", "name"], "columns of a seed output");
         let id = batch.column(0).as_primitive::<Int64Type>();
         let key = batch.column(1).as_primitive::<Int64Type>();
         let score = batch.column(2).as_primitive::<Float64Type>();

@@ -9,6 +9,8 @@ mod cli;
 mod config_once;
 mod evil_guests;
 mod failures;
+mod resume;
 mod run;
 mod shutdown;
+mod storage;
 mod support;

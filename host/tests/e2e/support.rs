@@ -91,13 +91,32 @@ pub fn corral(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
 
 /// Runs the `corral` binary with `args` and extra environment variables.
 pub fn corral_with_env(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(&str, &str)]) -> Output {
+    let envs: Vec<(String, String)> = envs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    corral_env(args, &envs)
+}
+
+/// A `corral` command with the shared module cache and an environment
+/// without the caller's `AWS_*` variables, plus `envs`.
+pub fn corral_command(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(String, String)]) -> Command {
     let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-module-cache");
-    let output = Command::new(env!("CARGO_BIN_EXE_corral"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corral"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    command
         .args(args.iter().map(|a| a.as_ref()))
-        .envs(envs.iter().copied())
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .env("CORRAL_CACHE_DIR", cache)
         .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Runs the `corral` binary with `args` and `envs` (see [`corral_command`]).
+pub fn corral_env(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(String, String)]) -> Output {
+    let output = corral_command(args, envs)
         .output()
         .expect("running corral");
     Output {

@@ -1,7 +1,7 @@
 //! A hostile transform for corral's tests. Params `{"evil": {"N": "behaviour"}}`
 //! make iteration N misbehave; every other iteration copies its config rows
 //! (`id, some_column, value` where `some_column == N`), so the tests can
-//! check that good iterations are unharmed.
+//! check that good iterations are unharmed. `delay_ms` slows every iteration.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,10 +15,17 @@ use serde::Deserialize;
 struct Params {
     #[serde(default)]
     evil: HashMap<String, String>,
+    /// Every iteration first sleeps this long (for tests that need a run
+    /// to be in flight when they act on it).
+    #[serde(default)]
+    delay_ms: u64,
 }
 
 fn run(ctx: &Context) -> Result<()> {
     let params: Params = ctx.params()?;
+    if params.delay_ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(params.delay_ms));
+    }
     let Some(behaviour) = params.evil.get(&ctx.iteration().to_string()) else {
         return passthrough(ctx);
     };

@@ -1,0 +1,117 @@
+//! `--resume`: a rerun finishes only what is missing, and a run killed with
+//! SIGKILL is completed without losing or duplicating work.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use corral_tests::{files_under, guests, read_json, read_parquet};
+
+use crate::support::{Fixture, corral, corral_command, record};
+
+/// What an evil passthrough iteration `n` must output: its config rows.
+fn check_passthrough(fx: &Fixture, n: i64) {
+    let want = fx.rows.iter().filter(|r| r.some_column == n).count();
+    let got: usize = read_parquet(&fx.part(n)).iter().map(|b| b.num_rows()).sum();
+    assert_eq!(got, want, "rows of iteration {n}");
+    assert!(fx.out().join(format!("iter_{n}/_SUCCESS")).exists());
+}
+
+/// The files a complete run of `iterations` leaves, and nothing else.
+fn expected_files(iterations: impl IntoIterator<Item = i64>) -> Vec<String> {
+    let mut files = vec!["_manifest.json".to_owned()];
+    for n in iterations {
+        files.push(format!("iter_{n}/part-00000.parquet"));
+        files.push(format!("iter_{n}/_SUCCESS"));
+        files.push(format!("_records/iter_{n}.json"));
+    }
+    files.sort();
+    files
+}
+
+fn started_of(fx: &Fixture, n: i64) -> String {
+    read_json(&fx.out().join(format!("_records/iter_{n}.json")))["started"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn resume_runs_only_what_is_missing() {
+    let fx = Fixture::new(2_000);
+    let job = fx.job(guests::EVIL, &(0..8).collect::<Vec<_>>(), "", "");
+    let first = corral(&[&"run", &job, &"--iterations", &"0..4"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let started: Vec<String> = (0..4).map(|n| started_of(&fx, n)).collect();
+    let mtime = |n: i64| std::fs::metadata(fx.part(n)).unwrap().modified().unwrap();
+    let mtimes: Vec<_> = (0..4).map(mtime).collect();
+    // An output whose `_SUCCESS` is gone is not trusted.
+    std::fs::remove_file(fx.out().join("iter_3/_SUCCESS")).unwrap();
+
+    let resumed = corral(&[&"run", &job, &"--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let manifest = fx.manifest();
+    assert_eq!(manifest["iterations"].as_array().unwrap().len(), 8);
+    assert_eq!(manifest["summary"]["succeeded"], 8);
+    assert_eq!(manifest["summary"]["carried_over"], 3);
+    assert_eq!(manifest["job"]["resumed"], true);
+    for n in 0..8 {
+        check_passthrough(&fx, n);
+        assert_eq!(record(&manifest, n)["carried_over"], n < 3, "iteration {n}");
+    }
+    for n in 0..3 {
+        assert_eq!(started_of(&fx, n), started[n as usize], "iteration {n} was not rerun");
+        assert_eq!(mtime(n), mtimes[n as usize], "iteration {n}'s output was not rewritten");
+    }
+    assert_ne!(started_of(&fx, 3), started[3], "iteration 3 lost its _SUCCESS and ran again");
+    assert_eq!(files_under(&fx.out()), expected_files(0..8));
+    assert!(resumed.stdout.contains("3 carried over"), "{}", resumed.stdout);
+
+    // Other params: nothing is carried over.
+    let changed = corral(&[&"run", &job, &"--resume", &"--param", &"extra=1"]);
+    assert_eq!(changed.code, 0, "{}", changed.stderr);
+    assert_eq!(fx.manifest()["summary"]["carried_over"], 0);
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_completed_by_resume() {
+    let fx = Fixture::new(2_000);
+    let iterations: Vec<i64> = (0..12).collect();
+    let job = fx.job(guests::EVIL, &iterations, "delay_ms = 250", "");
+    let mut child = corral_command(&[&"run", &job], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = fx.out().join("_records");
+    let count = || std::fs::read_dir(&records).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count());
+    let waiting = Instant::now();
+    while count() < 4 {
+        assert!(child.try_wait().unwrap().is_none(), "corral finished before it could be killed");
+        assert!(waiting.elapsed() < Duration::from_secs(120), "no records after 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!fx.out().join("_manifest.json").exists(), "killed before the manifest");
+    // What the killed run finished, as its records say.
+    let finished: BTreeMap<i64, String> = iterations
+        .iter()
+        .filter(|n| records.join(format!("iter_{n}.json")).exists())
+        .map(|&n| (n, started_of(&fx, n)))
+        .collect();
+    assert!(finished.len() >= 4 && finished.len() < iterations.len(), "{finished:?}");
+
+    let resumed = corral(&[&"run", &job, &"--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let manifest = fx.manifest();
+    let listed: Vec<i64> = manifest["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
+    assert_eq!(listed, iterations, "every iteration listed once, in order");
+    assert_eq!(manifest["summary"]["succeeded"], iterations.len());
+    for &n in &iterations {
+        check_passthrough(&fx, n);
+        let carried = record(&manifest, n)["carried_over"].as_bool().unwrap();
+        assert_eq!(carried, finished.contains_key(&n), "iteration {n}");
+        if let Some(started) = finished.get(&n) {
+            assert_eq!(&started_of(&fx, n), started, "iteration {n} finished before the kill and was not rerun");
+        }
+    }
+    // Each output exactly once, and no staging file left behind.
+    assert_eq!(files_under(&fx.out()), expected_files(iterations.iter().copied()));
+}
