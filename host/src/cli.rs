@@ -39,6 +39,22 @@ pub enum Command {
     /// exports, size, sha256 and compile time.
     #[command(after_help = "Example:\n  corral check target/wasm32-wasip2/release/seed_model.wasm")]
     Check(CheckArgs),
+    /// Work with manifests.
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+}
+
+/// `corral manifest …`.
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Join the manifests of a sharded run (`run --shard K/N`) into one
+    /// `_manifest.json`; exits 0 if every iteration succeeded, 1 if any
+    /// failed, 2 if a shard is missing.
+    #[command(after_help = "Example:\n  for k in 0 1 2 3; do corral run job.toml --shard $k/4 --out s3://bucket/run; done\n  corral manifest merge s3://bucket/run")]
+    Merge {
+        /// The run's output directory: a local path, file:// or s3:// URL.
+        out: String,
+    },
 }
 
 /// `corral check`'s arguments.
@@ -102,6 +118,11 @@ pub struct RunArgs {
     /// a manifest that covers them all.
     #[arg(long)]
     pub resume: bool,
+    /// Run only shard K of N (0-based) of the iterations: the one at
+    /// position i is in shard i mod N. The manifest goes to
+    /// `_shards/shard-K-of-N.json`; `corral manifest merge OUT` joins them.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 }
 
 fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -128,6 +149,7 @@ impl RunArgs {
             deterministic: self.deterministic,
             max_output_rows: self.max_output_rows,
             resume: self.resume,
+            shard: self.shard.clone(),
         }
     }
 }
@@ -139,6 +161,26 @@ pub fn execute(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Manifest(ManifestCommand::Merge { out }) => merge(&out),
+    }
+}
+
+fn merge(out: &str) -> i32 {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        let location = crate::location::Location::parse(out, &cwd)?;
+        crate::merge::merge(&location, &crate::storage::Storage::new(Default::default())).await
+    });
+    match result {
+        Ok((manifest, location)) => {
+            print!("{}", crate::summary::render(&manifest, &location));
+            if manifest.summary.succeeded == manifest.summary.total { 0 } else { 1 }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
     }
 }
 

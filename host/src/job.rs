@@ -9,6 +9,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
 use crate::location::{Location, LocationError};
+use crate::shard::Shard;
 use crate::storage::settings::{StorageSection, StorageSettings};
 
 /// Why a job is not valid. Each variant names the problem and, where there
@@ -193,6 +194,8 @@ pub struct Overrides {
     pub max_output_rows: Option<u64>,
     /// `--resume`
     pub resume: bool,
+    /// `--shard K/N`
+    pub shard: Option<String>,
 }
 
 /// A validated job: everything the run needs, nothing left to check.
@@ -219,6 +222,8 @@ pub struct Job {
     /// Skip iterations whose output an earlier run already committed with
     /// the same module and params.
     pub resume: bool,
+    /// The shard this process runs (`iterations` is already its share).
+    pub shard: Option<Shard>,
 }
 
 /// Format of the config file.
@@ -328,6 +333,14 @@ impl Job {
             (None, None) => return Err(invalid("iterations", "missing: list the iteration ids, e.g. [2, 3, 4] or \"0..64\"")),
         };
         let iterations = dedup_in_order(iterations)?;
+        let shard = match &overrides.shard {
+            Some(text) => Some(Shard::parse(text).map_err(|message| invalid("--shard", message))?),
+            None => None,
+        };
+        let iterations = match shard {
+            Some(shard) => shard.pick(&iterations),
+            None => iterations,
+        };
 
         let config = &file.config;
         let config_location = location("config.path", config.path.clone(), &overrides.config)?;
@@ -448,7 +461,19 @@ impl Job {
             deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
             storage: StorageSettings::validate(&file.storage).map_err(|(field, message)| invalid(field, message))?,
             resume: overrides.resume,
+            shard,
         })
+    }
+}
+
+impl Job {
+    /// Where this run's manifest goes, relative to the output directory:
+    /// `_manifest.json`, or a shard's own under `_shards/`.
+    pub fn manifest_name(&self) -> String {
+        match self.shard {
+            None => crate::manifest::MANIFEST_FILE.to_owned(),
+            Some(shard) => format!("{}/{}", crate::shard::SHARDS_DIR, shard.manifest_name()),
+        }
     }
 }
 

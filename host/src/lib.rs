@@ -15,6 +15,7 @@
 //! - [`output`]: Parquet outputs streamed to storage, committed or aborted.
 //! - [`runner`]: the bounded pool of iterations and the manifest.
 //! - [`resume`]: what an earlier run already committed, for `--resume`.
+//! - [`shard`], [`merge`]: a run split over processes, and its manifests joined.
 //! - [`check`]: `corral check`, a module's fitness as a transform.
 //! - [`manifest`]: per-iteration records and the manifest.
 //! - [`summary`], [`logging`]: what the user sees.
@@ -27,11 +28,13 @@ pub mod job;
 pub mod location;
 pub mod logging;
 pub mod manifest;
+pub mod merge;
 pub mod module_cache;
 pub mod output;
 pub mod resume;
 pub mod runner;
 pub mod sandbox;
+pub mod shard;
 pub mod storage;
 pub mod summary;
 

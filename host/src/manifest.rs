@@ -231,6 +231,9 @@ pub struct JobInfo {
     /// Whether this run resumed an earlier one (`--resume`).
     #[serde(default)]
     pub resumed: bool,
+    /// The shard this process ran (`--shard K/N`), if it was one.
+    #[serde(default)]
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// The peak resident set size of this process (`VmHWM`), bytes.

@@ -305,13 +305,15 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             storage_requests: storage.stats().total().requests,
             storage_retries: storage.stats().total().retries,
             resumed: job.resume,
+            shard: job.shard,
         },
         summary: Summary::of(&records, job.iterations.len(), wall_ms),
         iterations: records,
     };
-    let path = output_root.clone().join(MANIFEST_FILE);
+    let manifest_name = job.manifest_name();
+    let path = manifest_name.split('/').fold(output_root.clone(), |path, part| path.join(part));
     let body = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
-    let manifest_location = format!("{}/{MANIFEST_FILE}", job.output);
+    let manifest_location = format!("{}/{manifest_name}", job.output);
     output_store
         .put(&path, PutPayload::from(body))
         .await
