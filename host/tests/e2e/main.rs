@@ -11,6 +11,8 @@ mod evil_guests;
 mod failures;
 mod resume;
 mod run;
+mod shards;
 mod shutdown;
+mod spark;
 mod storage;
 mod support;

@@ -115,3 +115,38 @@ fn a_run_killed_with_sigkill_is_completed_by_resume() {
     // Each output exactly once, and no staging file left behind.
     assert_eq!(files_under(&fx.out()), expected_files(iterations.iter().copied()));
 }
+
+#[test]
+fn a_run_stopped_by_sigterm_is_completed_by_resume() {
+    let fx = Fixture::new(2_000);
+    let iterations: Vec<i64> = (0..10).collect();
+    let job = fx.job(guests::EVIL, &iterations, "delay_ms = 250", "");
+    let mut child = corral_command(&[&"run", &job], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = fx.out().join("_records");
+    let waiting = Instant::now();
+    while std::fs::read_dir(&records).map_or(0, |d| d.count()) < 3 {
+        assert!(waiting.elapsed() < Duration::from_secs(120), "no records after 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let stopped = fx.manifest();
+    let succeeded: Vec<i64> = iterations.iter().copied().filter(|&n| record(&stopped, n)["status"] == "succeeded").collect();
+    assert!(stopped["summary"]["interrupted"].as_u64().unwrap() > 0, "{stopped}");
+
+    let resumed = corral(&[&"run", &job, &"--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let manifest = fx.manifest();
+    assert_eq!(manifest["summary"]["succeeded"], 10);
+    assert_eq!(manifest["summary"]["carried_over"], succeeded.len());
+    for &n in &iterations {
+        check_passthrough(&fx, n);
+        assert_eq!(record(&manifest, n)["carried_over"], succeeded.contains(&n), "iteration {n}");
+    }
+    assert_eq!(files_under(&fx.out()), expected_files(iterations.iter().copied()));
+}

@@ -1,0 +1,138 @@
+//! The Spark launcher (`launchers/spark/corral_spark.py`) with PySpark in
+//! local mode: one task per shard runs the real `corral` binary, a killed
+//! task is retried and resumes, and the driver merges one manifest.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corral_tests::s3::S3Server;
+use corral_tests::{files_under, guests, parquet_batches, read_json, seed_rows};
+
+use crate::support::{Fixture, corral_env, record};
+
+const LAUNCHER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../launchers/spark/corral_spark.py");
+
+/// The launcher as a command: Spark in local mode with 2 threads and up to
+/// 4 attempts per task, the test's environment plus `env`.
+fn launcher(job: &Path, out: &str, shards: usize, env: &[(String, String)]) -> Command {
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("corral-module-cache");
+    let mut command = Command::new("python3");
+    command
+        .arg(LAUNCHER)
+        .args(["--master", "local[2,4]", "--shards", &shards.to_string(), "--corral", env!("CARGO_BIN_EXE_corral")])
+        .args(["--out", out])
+        .arg(job)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("CORRAL_CACHE_DIR", cache)
+        .env("PYSPARK_PYTHON", "python3")
+        .env("NO_COLOR", "1");
+    command
+}
+
+#[test]
+fn spark_launcher_runs_shards_on_s3_and_merges_one_manifest() {
+    const ITERATIONS: [i64; 9] = [2, 3, 4, 56, 22, 15, 6, 7, 9];
+    let fx = Fixture::new(20_000);
+    let job = fx.job(guests::SEED_MODEL, &ITERATIONS, "param1 = 1.5\nparam2 = 2.0", "partition_by = \"some_column\"");
+    let server = S3Server::shared();
+    let bucket = server.new_bucket("spark");
+    bucket.put("in/config.csv", std::fs::read(fx.config()).unwrap());
+    let config = bucket.url("in/config.csv");
+    std::fs::write(&job, std::fs::read_to_string(&job).unwrap().replace("path = \"config.csv\"", &format!("path = \"{config}\""))).unwrap();
+
+    let single = corral_env(&[&"run", &job, &"--out", &bucket.url("single")], &server.env());
+    assert_eq!(single.code, 0, "{}", single.stderr);
+
+    let spark = launcher(&job, &bucket.url("spark"), 4, &server.env()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&spark.stderr);
+    assert_eq!(spark.status.code(), Some(0), "{stderr}");
+
+    let manifest: serde_json::Value = serde_json::from_slice(&bucket.get("spark/_manifest.json").unwrap()).unwrap();
+    let listed: Vec<i64> = manifest["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
+    assert_eq!(listed, ITERATIONS, "one merged manifest, in the job's order");
+    assert_eq!(manifest["summary"]["succeeded"], ITERATIONS.len());
+    assert_eq!(manifest["job"]["shard"], serde_json::Value::Null);
+    for n in ITERATIONS {
+        let spark = bucket.get(&format!("spark/iter_{n}/part-00000.parquet")).unwrap();
+        let single = bucket.get(&format!("single/iter_{n}/part-00000.parquet")).unwrap();
+        assert_eq!(seed_rows(parquet_batches(spark)), seed_rows(parquet_batches(single)), "iteration {n}");
+        assert_eq!(record(&manifest, n)["status"], "succeeded");
+    }
+    let shards: Vec<String> = bucket.keys("spark/_shards");
+    assert_eq!(shards.len(), 4, "{shards:?}");
+}
+
+/// The pids of running `corral` processes whose command line holds `needle`.
+fn corral_pids(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.starts_with(env!("CARGO_BIN_EXE_corral")) && cmdline.contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_killed_shard_task_is_retried_by_spark_and_resumes() {
+    let fx = Fixture::new(2_000);
+    let iterations: Vec<i64> = (0..12).collect();
+    let job = fx.job(guests::EVIL, &iterations, "delay_ms = 300", "");
+    let out = fx.out().display().to_string();
+    let mut spark = launcher(&job, &out, 4, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+
+    // Shard 1 has iterations 1, 5 and 9; kill its corral once one is done.
+    let records = fx.out().join("_records");
+    let needle = format!("{} --shard 1/4", job.display());
+    let waiting = Instant::now();
+    let pid = loop {
+        assert!(waiting.elapsed() < Duration::from_secs(180), "shard 1 never got going");
+        assert!(spark.try_wait().unwrap().is_none(), "the launcher ended before the kill");
+        let pids = corral_pids(&needle);
+        if !pids.is_empty() && [1, 5, 9].iter().any(|n| records.join(format!("iter_{n}.json")).exists()) {
+            break pids[0];
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+    let before: Vec<(i64, String)> = [1, 5, 9]
+        .into_iter()
+        .filter_map(|n| {
+            let path = records.join(format!("iter_{n}.json"));
+            path.exists().then(|| (n, read_json(&path)["started"].as_str().unwrap().to_owned()))
+        })
+        .collect();
+    assert!(!before.is_empty() && before.len() < 3, "{before:?}");
+
+    let status = spark.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut spark.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("exited with -9"), "Spark saw the task fail and retried it: {stderr}");
+
+    let manifest = fx.manifest();
+    let listed: Vec<i64> = manifest["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
+    assert_eq!(listed, iterations, "every iteration once");
+    assert_eq!(manifest["summary"]["succeeded"], 12);
+    for (n, started) in &before {
+        let r = record(&manifest, *n);
+        assert_eq!(r["carried_over"], true, "the retried task resumed rather than redo {n}: {r}");
+        assert_eq!(r["started"].as_str().unwrap(), started);
+    }
+    let mut expected: BTreeSet<String> = BTreeSet::from(["_manifest.json".to_owned()]);
+    for k in 0..4 {
+        expected.insert(format!("_shards/shard-{k}-of-4.json"));
+    }
+    for n in &iterations {
+        expected.insert(format!("iter_{n}/part-00000.parquet"));
+        expected.insert(format!("iter_{n}/_SUCCESS"));
+        expected.insert(format!("_records/iter_{n}.json"));
+    }
+    let files: BTreeSet<String> = files_under(&fx.out()).into_iter().collect();
+    assert_eq!(files, expected, "each output exactly once, nothing partial");
+}
