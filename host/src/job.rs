@@ -275,6 +275,15 @@ pub struct Limits {
     pub max_output_rows: u64,
 }
 
+impl Limits {
+    /// Iterations that run at once: `max_workers`, lowered so that the
+    /// running iterations' memory caps fit the memory budget.
+    pub fn concurrency(&self) -> usize {
+        let fit = usize::try_from(self.memory_budget_bytes / self.memory_bytes).unwrap_or(usize::MAX);
+        self.max_workers.min(fit).max(1)
+    }
+}
+
 mod humantime_serde_secs {
     pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())

@@ -197,8 +197,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     }
     // Every iteration has the same memory cap, so "start one only when its
     // cap fits the node's budget" is a bound on how many run at once.
-    let fit = usize::try_from(job.limits.memory_budget_bytes / job.limits.memory_bytes).unwrap_or(usize::MAX);
-    let concurrency = job.limits.max_workers.min(fit).max(1);
+    let concurrency = job.limits.concurrency();
     if concurrency < job.limits.max_workers {
         tracing::warn!(
             max_workers = job.limits.max_workers,

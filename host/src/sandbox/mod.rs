@@ -146,6 +146,39 @@ pub struct Sandbox {
     _ticker: EpochTicker,
 }
 
+/// An engine whose instances, memories, tables and fiber stacks come from a
+/// pool sized for the iterations that run at once (one slot spare), not
+/// wasmtime's default of 1,000: instantiation is then a few page remaps,
+/// and the slots' memory is reused from one iteration to the next.
+fn pooled_engine(config: &Config, limits: &Limits) -> wasmtime::Result<Engine> {
+    let slots = u32::try_from(limits.concurrency() + 1).unwrap_or(u32::MAX);
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(slots.saturating_mul(MEMORIES_PER_COMPONENT))
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .total_tables(slots.saturating_mul(TABLES_PER_COMPONENT))
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .total_stacks(slots)
+        .max_memory_size(usize::try_from(limits.memory_bytes).unwrap_or(usize::MAX))
+        // Keep the first MiB of each memory mapped between iterations: a
+        // transform's stack and small heap, which every iteration touches.
+        .linear_memory_keep_resident(1 << 20);
+    let mut config = config.clone();
+    config.allocation_strategy(pool);
+    Engine::new(&config)
+}
+
+/// Pool sizes per component: a Rust wasip2 component has a handful of core
+/// instances (the module, the WASI adapter, shims) and one or two memories
+/// and tables; the limiter caps what a guest may create within these.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+/// See [`CORE_INSTANCES_PER_COMPONENT`].
+const MEMORIES_PER_COMPONENT: u32 = 4;
+/// See [`CORE_INSTANCES_PER_COMPONENT`].
+const TABLES_PER_COMPONENT: u32 = 8;
+
 /// The sha256 of a module's bytes, as hex.
 pub fn module_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -168,7 +201,11 @@ impl Sandbox {
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(MAX_WASM_STACK);
-        let engine = Engine::new(&config).map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
+        let engine = pooled_engine(&config, &limits).or_else(|pooled| {
+            tracing::warn!("the pooling allocator cannot reserve its slots ({pooled:#}); allocating instances on demand");
+            Engine::new(&config)
+        });
+        let engine = engine.map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
 
         let sha256 = module_sha256(bytes);
         let mut compile_ms = None;
