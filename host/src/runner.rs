@@ -171,7 +171,10 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     let output_root = job.output.prefix();
     let local_root = job.output.as_local().map(PathBuf::from);
     if let Some(root) = &local_root {
+        // Staging files a killed run left: the manifest's and the records'
+        // here, each iteration's before it runs.
         remove_local_staging(root, MANIFEST_FILE);
+        remove_local_staging(&root.join(RECORDS_DIR), "");
     }
     let mut finished: HashMap<i64, IterationRecord> = if job.resume {
         crate::resume::committed_earlier(
@@ -356,7 +359,6 @@ impl IterationTask {
         if let Some(root) = &self.local_root {
             // A killed run may have left staging files of this iteration.
             remove_local_staging(&root.join(iteration_dir(self.iteration)), "");
-            remove_local_staging(&root.join(RECORDS_DIR), &format!("iter_{}.json", self.iteration));
         }
         let sink = OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows);
         // The sandbox runs on a task of its own, so that a panic in our host

@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use crate::manifest::{Manifest, Status};
 
+/// Rows of the table when every iteration succeeded (failures are all shown).
+const MAX_ROWS: usize = 50;
+
 /// Renders the end-of-run summary as plain text.
 pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
     let s = &manifest.summary;
@@ -36,7 +39,11 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
         "{:>10}  {:<11} {:>9} {:>10} {:>10} {:>14} {:>10}  {}",
         "iteration", "status", "wall", "rows in", "rows out", "fuel", "peak mem", "error"
     );
-    for r in rows {
+    // Every failure, but not thousands of successes.
+    let failures = rows.iter().filter(|r| r.status != Status::Succeeded).count();
+    let shown = rows.len().min(failures.max(MAX_ROWS));
+    let hidden = rows.len() - shown;
+    for r in rows.into_iter().take(shown) {
         let status = match r.status {
             Status::Succeeded if r.carried_over => "carried",
             Status::Succeeded => "succeeded",
@@ -60,6 +67,9 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
             bytesize::ByteSize(r.peak_memory_bytes).display().iec_short().to_string(),
             error.unwrap_or_default()
         );
+    }
+    if hidden > 0 {
+        let _ = writeln!(out, "{:>10}  … and {hidden} more succeeded (all are in the manifest)", "");
     }
     let _ = writeln!(out, "manifest: {manifest_location}");
     out

@@ -1,7 +1,8 @@
 //! A hostile transform for corral's tests. Params `{"evil": {"N": "behaviour"}}`
 //! make iteration N misbehave; every other iteration copies its config rows
 //! (`id, some_column, value` where `some_column == N`), so the tests can
-//! check that good iterations are unharmed. `delay_ms` slows every iteration.
+//! check that good iterations are unharmed. `delay_ms` slows every
+//! iteration; `spin` gives chosen iterations CPU work.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,12 +20,24 @@ struct Params {
     /// to be in flight when they act on it).
     #[serde(default)]
     delay_ms: u64,
+    /// `{"N" = units}`: iteration N first computes for this many units of
+    /// 100,000 steps of a random-number generator (CPU work, for the
+    /// fairness benchmark), then copies its rows.
+    #[serde(default)]
+    spin: HashMap<String, u64>,
 }
 
 fn run(ctx: &Context) -> Result<()> {
     let params: Params = ctx.params()?;
     if params.delay_ms > 0 {
         std::thread::sleep(std::time::Duration::from_millis(params.delay_ms));
+    }
+    if let Some(&units) = params.spin.get(&ctx.iteration().to_string()) {
+        let mut x: u64 = 1;
+        for _ in 0..units * 100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407));
+        }
+        info!("spun {units} units ({x:x})");
     }
     let Some(behaviour) = params.evil.get(&ctx.iteration().to_string()) else {
         return passthrough(ctx);

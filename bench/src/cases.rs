@@ -1,0 +1,331 @@
+//! The benchmark cases. Each measures corral and its baseline in the same
+//! run and returns the lines of its section of BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context as _, ensure};
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use corral::config_table::ConfigTable;
+use corral::job::{Job, Overrides};
+use corral::output::OutputSink;
+use corral::sandbox::Sandbox;
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
+
+use crate::measure::{manifest, median, mib, secs, time_command, time_to_first_output};
+use crate::native::PipelineHost;
+
+/// Paths and settings shared by the cases.
+pub struct Bench {
+    /// The release `corral` binary.
+    pub corral: PathBuf,
+    /// The seed-model component.
+    pub seed_wasm: PathBuf,
+    /// The evil component (CPU work on demand).
+    pub evil_wasm: PathBuf,
+    /// The peers' scripts.
+    pub peers: PathBuf,
+    /// Scratch space.
+    pub work: PathBuf,
+    /// Runs per figure (medians).
+    pub runs: usize,
+    /// Runs of the PySpark job (0: skip it).
+    pub spark_runs: usize,
+}
+
+/// The 64 iterations 0..63 as the peers take them.
+fn all_keys() -> String {
+    (0..64).map(|n: i64| n.to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl Bench {
+    /// A job file for `module` over `config` (CSV), with `extra` TOML.
+    fn job(&self, name: &str, module: &Path, config: &Path, extra: &str) -> anyhow::Result<PathBuf> {
+        let path = self.work.join(format!("{name}.toml"));
+        let text = format!(
+            "name = \"{name}\"\niterations = \"0..64\"\n\n[config]\npath = \"{}\"\npartition_by = \"some_column\"\n\n[transform]\nmodule = \"{}\"\n\n[params]\nparam1 = 1.5\nparam2 = 2.0\n{extra}\n[output]\ndir = \"{}\"\n\n[limits]\nmax_workers = 2\nmemory = \"512 MiB\"\n",
+            config.display(),
+            module.display(),
+            self.work.join(format!("out_{name}")).display()
+        );
+        std::fs::write(&path, text)?;
+        Ok(path)
+    }
+
+    fn corral(&self, job: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.corral);
+        command.arg("-q").arg("run").arg(job).args(args);
+        command
+    }
+
+    fn python(&self, script: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
+        let mut command = Command::new("python3");
+        command.arg(self.peers.join(script));
+        for arg in args {
+            command.arg(arg);
+        }
+        command
+    }
+
+    /// The seed job over `config`: corral, DuckDB and PySpark, 64
+    /// iterations on 2 workers; outputs checked against DuckDB's.
+    pub fn seed_job(&self, config: &Path, rows: &str) -> anyhow::Result<(Vec<String>, Duration, u64)> {
+        let job = self.job(&format!("seed_{rows}"), &self.seed_wasm, config, "")?;
+        let out_corral = self.work.join(format!("out_seed_{rows}"));
+        let out_duck = self.work.join(format!("out_duck_{rows}"));
+        let out_spark = self.work.join(format!("out_spark_{rows}"));
+        // One untimed run fills corral's compiled-module cache.
+        time_command(|| self.corral(&job, &["--iterations", "0"]), 1, "corral (warm-up)")?;
+        let corral = time_command(|| self.corral(&job, &[]), self.runs, &format!("corral {rows}"))?;
+        let peak_rss = manifest(&out_corral)?["job"]["peak_rss_bytes"].as_u64().unwrap_or(0);
+        let keys = all_keys();
+        let duck = time_command(|| self.python("duckdb_job.py", &[&config, &out_duck, &keys, &"2"]), self.runs, &format!("duckdb {rows}"))?;
+        compare_outputs(&out_corral, &out_duck, "part-0.parquet")?;
+        let spark = if self.spark_runs > 0 {
+            Some(time_command(|| self.python("pyspark_seed_job.py", &[&config, &out_spark, &keys, &"2"]), self.spark_runs, &format!("pyspark {rows}"))?)
+        } else {
+            None
+        };
+        let (c, d) = (median(&corral), median(&duck));
+        let mut lines = vec![
+            "| engine | wall time (median) | runs | corral's ratio |".to_owned(),
+            "|---|---|---|---|".to_owned(),
+            format!("| corral (Wasm sandbox per iteration) | {} | {} | 1.00 |", secs(c), corral.len()),
+            format!("| DuckDB {} (`duckdb_job.py`, 2 threads) | {} | {} | corral / DuckDB = **{:.2}x** |", duckdb_version(), secs(d), duck.len(), c.as_secs_f64() / d.as_secs_f64()),
+        ];
+        if let Some(spark) = &spark {
+            let s = median(spark);
+            lines.push(format!(
+                "| PySpark 3.5 (`pyspark_seed_job.py`, local[2], FAIR) | {} | {} | PySpark / corral = **{:.1}x faster** |",
+                secs(s),
+                spark.len(),
+                s.as_secs_f64() / c.as_secs_f64()
+            ));
+        }
+        lines.push(String::new());
+        lines.push("Every one of the 64 outputs holds the same rows as DuckDB's (id, key and name equal, score within 1e-9).".to_owned());
+        Ok((lines, c, peak_rss))
+    }
+
+    /// The sandbox's own cost: the seed-model step compiled natively and
+    /// run through the same host pipeline, against its Wasm build.
+    pub fn sandbox_cost(&self, config_csv: &Path) -> anyhow::Result<(Vec<String>, u64)> {
+        let job_path = self.job("sandbox_cost", &self.seed_wasm, config_csv, "")?;
+        let job = Job::load(&job_path, &Overrides::default())?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let config = Arc::new(runtime.block_on(ConfigTable::load(&job.config, store.as_ref()))?);
+        let arrow_bytes = config.memory_bytes() as u64;
+        let bytes = std::fs::read(&self.seed_wasm)?;
+        let sandbox = Arc::new(Sandbox::new(&bytes, &job.module, job.limits, false, None)?);
+        let params = serde_json::Value::Object(job.params.clone()).to_string();
+        let out = self.work.join("out_sandbox_cost");
+        let mut wasm_times = Vec::new();
+        let mut native_times = Vec::new();
+        for _ in 0..self.runs {
+            wasm_times.push(runtime.block_on(run_all(2, |n| {
+                let (sandbox, config, store, params) = (sandbox.clone(), config.clone(), store.clone(), params.clone());
+                let sink = sink(&store, &out.join("wasm"), n);
+                async move {
+                    let outcome = sandbox.run(n, &params, "bench", config, sink).await;
+                    outcome.result.map(|_| ()).map_err(|e| anyhow::anyhow!("{}", e.message))
+                }
+            }))?);
+            native_times.push(runtime.block_on(run_all(2, |n| {
+                let (config, store, params) = (config.clone(), store.clone(), params.clone());
+                let sink = sink(&store, &out.join("native"), n);
+                let handle = tokio::runtime::Handle::current();
+                async move {
+                    let host = tokio::task::spawn_blocking(move || {
+                        let host = PipelineHost::new(config, sink, handle);
+                        let (host, result) = corral_guest::run_native(host, corral_guest::Context::new(n, params, "bench"), seed_model::run);
+                        result.map(|()| host)
+                    })
+                    .await??;
+                    host.into_sink().commit().await?;
+                    Ok(())
+                }
+            }))?);
+        }
+        compare_outputs(&out.join("wasm"), &out.join("native"), "part-00000.parquet")?;
+        let (w, n) = (median(&wasm_times), median(&native_times));
+        eprintln!("  sandbox cost: wasm {w:?}, native {n:?}");
+        let lines = vec![
+            "| seed-model step, 64 iterations, 2 at a time, config held in memory | wall time (median) |".to_owned(),
+            "|---|---|".to_owned(),
+            format!("| native (rlib, same scans, IPC and Parquet sink) | {} |", secs(n)),
+            format!("| Wasm component in a fresh sandbox per iteration | {} |", secs(w)),
+            format!("| **Wasm / native** | **{:.2}x** |", w.as_secs_f64() / n.as_secs_f64()),
+        ];
+        Ok((lines, arrow_bytes))
+    }
+
+    /// Per-iteration overhead: `count` iterations that each read one row
+    /// and emit one small batch, written to the local disk.
+    pub fn overhead(&self, count: usize) -> anyhow::Result<(f64, Duration, Duration)> {
+        let config = self.work.join("config_one_row_per_key.csv");
+        if !config.exists() {
+            let mut text = String::from("id,some_column,value,weight,name\n");
+            for i in 0..10_000 {
+                text.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 100));
+            }
+            std::fs::write(&config, text)?;
+        }
+        let job = self.job("overhead", &self.seed_wasm, &config, "")?;
+        let out = self.work.join("out_overhead");
+        let range = format!("0..{count}");
+        let mut walls = Vec::new();
+        let mut firsts = Vec::new();
+        for _ in 0..self.runs {
+            let spawned = SystemTime::now();
+            let wall = time_command(|| self.corral(&job, &["--iterations", &range]), 1, &format!("corral {count} iterations"))?;
+            walls.push(wall[0]);
+            firsts.push(time_to_first_output(&manifest(&out)?, spawned)?);
+        }
+        let wall = median(&walls);
+        Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))
+    }
+
+    /// Fairness: 2 iterations of ~`long_ms` of work and 200 of ~`short_ms`
+    /// on 2 cores with 8 in flight.
+    pub fn fairness(&self, config_csv: &Path) -> anyhow::Result<Vec<String>> {
+        // Calibrate a unit of work (100,000 generator steps) in the sandbox.
+        let calibrate = self.job("calibrate", &self.evil_wasm, config_csv, "spin = { \"0\" = 2000 }\n")?;
+        let walls = time_command(|| self.corral(&calibrate, &["--iterations", "0", "--max-workers", "1", "--fuel", "100000000000000"]), 1, "calibration")?;
+        let record = manifest(&self.work.join("out_calibrate"))?;
+        let unit_ms = record["iterations"][0]["wall_ms"].as_f64().context("wall_ms")? / 2000.0;
+        ensure!(unit_ms > 0.0, "calibration took no time ({walls:?})");
+        let long_units = (10_000.0 / unit_ms).round() as u64;
+        let short_units = (10.0 / unit_ms).round().max(1.0) as u64;
+        let mut spin: Vec<String> = vec![format!("\"0\" = {long_units}"), format!("\"1\" = {long_units}")];
+        spin.extend((2..202).map(|n| format!("\"{n}\" = {short_units}")));
+        let job = self.job("fairness", &self.evil_wasm, config_csv, &format!("spin = {{ {} }}\n", spin.join(", ")))?;
+        let wall = time_command(|| self.corral(&job, &["--iterations", "0..202", "--max-workers", "8", "--fuel", "100000000000000"]), 1, "fairness")?[0];
+        let m = manifest(&self.work.join("out_fairness"))?;
+        let mut ends: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut walls: BTreeMap<i64, u64> = BTreeMap::new();
+        for r in m["iterations"].as_array().context("iterations")? {
+            let n = r["iteration"].as_i64().context("iteration")?;
+            ensure!(r["status"] == "succeeded", "iteration {n} of the fairness run failed: {r}");
+            ends.insert(n, r["offset_ms"].as_u64().unwrap_or(0) + r["wall_ms"].as_u64().unwrap_or(0));
+            walls.insert(n, r["wall_ms"].as_u64().unwrap_or(0));
+        }
+        let first_long_end = ends[&0].min(ends[&1]);
+        let last_short_end = (2..202).map(|n| ends[&n]).max().unwrap_or(0);
+        let work_ms = unit_ms * (2 * long_units + 200 * short_units) as f64;
+        let ideal = work_ms / 2.0 / 1000.0;
+        Ok(vec![
+            "| figure | value |".to_owned(),
+            "|---|---|".to_owned(),
+            format!("| one unit of guest work (calibrated alone) | {unit_ms:.4} ms |"),
+            format!("| long iterations | 2 × {long_units} units ≈ {:.1} s each |", long_units as f64 * unit_ms / 1000.0),
+            format!("| short iterations | 200 × {short_units} units ≈ {:.1} ms each |", short_units as f64 * unit_ms),
+            format!("| last short iteration done | {:.2} s after the run started |", last_short_end as f64 / 1000.0),
+            format!("| first long iteration done | {:.2} s after the run started |", first_long_end as f64 / 1000.0),
+            format!("| every short one before the long ones | **{}** |", if last_short_end < first_long_end { "yes" } else { "no" }),
+            format!("| total wall (whole process) | {} |", secs(wall)),
+            format!("| work / cores | {ideal:.2} s |"),
+            format!("| **wall / (work / cores)** | **{:.2}** |", wall.as_secs_f64() / ideal),
+        ])
+    }
+}
+
+fn duckdb_version() -> String {
+    Command::new("python3")
+        .args(["-c", "import duckdb; print(duckdb.__version__)"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn sink(store: &Arc<dyn ObjectStore>, root: &Path, n: i64) -> OutputSink {
+    let dir = corral::location::Location::Local(root.join(format!("iter_{n}"))).prefix();
+    OutputSink::new(store.clone(), dir, u64::MAX, u64::MAX)
+}
+
+/// Runs `iteration(n)` for n in 0..64, `at_once` at a time; returns the wall time.
+async fn run_all<F, Fut>(at_once: usize, iteration: F) -> anyhow::Result<Duration>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let started = Instant::now();
+    let permits = Arc::new(tokio::sync::Semaphore::new(at_once));
+    let mut tasks = Vec::new();
+    for n in 0..64 {
+        let permit = permits.clone().acquire_owned().await?;
+        let future = iteration(n);
+        tasks.push(tokio::spawn(async move {
+            let result = future.await;
+            drop(permit);
+            result
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(started.elapsed())
+}
+
+/// The rows of a seed output directory's iteration files, by id.
+fn seed_rows(path: &Path) -> anyhow::Result<Vec<(i64, i64, f64, String)>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let column = |name: &str| batch.column_by_name(name).with_context(|| format!("no column {name} in {}", path.display()));
+        let (id, key, score, name) = (column("id")?, column("some_column")?, column("score")?, column("name")?);
+        let (id, key) = (id.as_primitive::<Int64Type>(), key.as_primitive::<Int64Type>());
+        let score = score.as_primitive::<Float64Type>();
+        let name = arrow_cast_string(name.as_ref())?;
+        for i in 0..batch.num_rows() {
+            rows.push((id.value(i), key.value(i), score.value(i), name[i].clone()));
+        }
+    }
+    rows.sort_by_key(|r| r.0);
+    Ok(rows)
+}
+
+fn arrow_cast_string(array: &dyn arrow_array::Array) -> anyhow::Result<Vec<String>> {
+    if let Some(a) = array.as_string_opt::<i32>() {
+        return Ok(a.iter().map(|v| v.unwrap_or_default().to_owned()).collect());
+    }
+    if let Some(a) = array.as_string_view_opt() {
+        return Ok(a.iter().map(|v| v.unwrap_or_default().to_owned()).collect());
+    }
+    anyhow::bail!("name is not a string column")
+}
+
+/// Checks that every `iter_n` under `ours` has the same rows as under `theirs`.
+fn compare_outputs(ours: &Path, theirs: &Path, their_file: &str) -> anyhow::Result<()> {
+    for n in 0..64 {
+        let a = seed_rows(&ours.join(format!("iter_{n}/part-00000.parquet")))?;
+        let b = seed_rows(&theirs.join(format!("iter_{n}/{their_file}")))?;
+        ensure!(a.len() == b.len(), "iteration {n}: {} rows against {}", a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            let close = (x.2 - y.2).abs() <= 1e-9 * x.2.abs().max(1.0);
+            ensure!(x.0 == y.0 && x.1 == y.1 && x.3 == y.3 && close, "iteration {n}: {x:?} against {y:?}");
+        }
+    }
+    Ok(())
+}
+
+/// Memory lines: peak RSS against the config's Arrow size and the caps.
+pub fn memory_line(rows: &str, peak_rss: u64, arrow_bytes: u64, caps: u64) -> String {
+    let bound = arrow_bytes as f64 * 1.5 + caps as f64;
+    format!(
+        "| {rows} | {} | {} | {} | {:.2}x the Arrow size | {} |",
+        mib(arrow_bytes),
+        mib(peak_rss),
+        mib(caps),
+        peak_rss as f64 / arrow_bytes as f64,
+        if (peak_rss as f64) <= bound { "yes" } else { "**no**" }
+    )
+}
