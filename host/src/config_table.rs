@@ -164,16 +164,41 @@ impl ConfigTable {
             DataType::Boolean => KeyKind::Bool,
             other => return Err(err(format!("its type {other} cannot be indexed (use an integer, string or boolean column)"))),
         };
-        let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
-        for batch in std::mem::take(&mut self.batches) {
-            let arrow_err = |e: ArrowError| err(e.to_string());
-            let keys = normalise_keys(batch.column(column), kind).map_err(arrow_err)?;
+        // Each loaded batch is split by key on its own; the batches are
+        // shared out between the cores, and the parts gathered in order.
+        let batches = std::mem::take(&mut self.batches);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
+        let per_thread = batches.len().div_ceil(threads).max(1);
+        let split = |batch: &RecordBatch| -> Result<Vec<(Key, RecordBatch)>, ArrowError> {
+            let keys = normalise_keys(batch.column(column), kind)?;
             let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
             for row in 0..batch.num_rows() {
                 rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
             }
-            for (key, rows) in rows_by_key {
-                let part = arrow_select::take::take_record_batch(&batch, &UInt32Array::from(rows)).map_err(arrow_err)?;
+            rows_by_key
+                .into_iter()
+                .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
+                .collect()
+        };
+        let parts: Vec<Result<Vec<(Key, RecordBatch)>, ArrowError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batches
+                .chunks(per_thread)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        let mut out = Vec::new();
+                        for batch in chunk {
+                            out.extend(split(batch)?);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("splitting a batch does not panic")).collect()
+        });
+        drop(batches);
+        let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
+        for chunk in parts {
+            for (key, part) in chunk.map_err(|e| err(e.to_string()))? {
                 slices.entry(key).or_default().push(part);
             }
         }
@@ -355,6 +380,9 @@ fn parse_csv(spec: &ConfigSpec, bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBa
     if schema.fields().is_empty() {
         return Err((ArrowError::CsvError("the file has no columns".into()), "CSV", ""));
     }
+    if let Some(batches) = parse_csv_in_parallel(spec, &schema, &bytes) {
+        return Ok((schema, batches));
+    }
     let reader = arrow_csv::ReaderBuilder::new(schema.clone())
         .with_header(spec.header)
         .with_delimiter(spec.delimiter)
@@ -368,6 +396,57 @@ fn parse_csv(spec: &ConfigSpec, bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBa
     };
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| (e, "CSV", hint))?;
     Ok((schema, batches))
+}
+
+/// Files smaller than this are parsed on one thread.
+const PARALLEL_CSV_BYTES: usize = 8 << 20;
+
+/// Parses a large CSV as one chunk per core, cut at line ends, in order.
+/// Returns `None` (parse it on one thread) when the file is small, when a
+/// chunk holds a quote (a quoted field may span lines, so cutting at line
+/// ends would be wrong), or when a chunk fails (the one-thread parse then
+/// reports the error with its true line number).
+fn parse_csv_in_parallel(spec: &ConfigSpec, schema: &SchemaRef, bytes: &Bytes) -> Option<Vec<RecordBatch>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    if threads < 2 || bytes.len() < PARALLEL_CSV_BYTES {
+        return None;
+    }
+    let start = if spec.header { bytes.iter().position(|&b| b == b'\n')? + 1 } else { 0 };
+    let mut cuts = vec![start];
+    for i in 1..threads {
+        let from = (start + (bytes.len() - start) * i / threads).max(*cuts.last()?);
+        match bytes[from..].iter().position(|&b| b == b'\n') {
+            Some(at) => cuts.push(from + at + 1),
+            None => break,
+        }
+    }
+    cuts.push(bytes.len());
+    cuts.dedup();
+    let chunks: Vec<Bytes> = cuts.windows(2).map(|w| bytes.slice(w[0]..w[1])).collect();
+    let parsed: Vec<Option<Vec<RecordBatch>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    if chunk.contains(&b'"') {
+                        return None;
+                    }
+                    let reader = arrow_csv::ReaderBuilder::new(schema.clone())
+                        .with_header(false)
+                        .with_delimiter(spec.delimiter)
+                        .with_batch_size(spec.batch_rows)
+                        .build(Cursor::new(chunk))
+                        .ok()?;
+                    reader.collect::<Result<Vec<_>, _>>().ok()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+    });
+    parsed.into_iter().try_fold(Vec::new(), |mut all, chunk| {
+        all.extend(chunk?);
+        Some(all)
+    })
 }
 
 fn parse_parquet(bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), ParseFailure> {
@@ -400,6 +479,78 @@ mod tests {
             batch_rows: 64,
         };
         Arc::new(ConfigTable::parse(&spec, Bytes::from(csv)).unwrap())
+    }
+
+    fn large_csv(rows: usize, quoted_row: Option<usize>) -> (ConfigSpec, Bytes) {
+        let mut csv = String::from("id,k,v,name\n");
+        for i in 0..rows {
+            if Some(i) == quoted_row {
+                csv.push_str(&format!("{i},{},{}.25,\"two\nlines\"\n", i % 64, i));
+            } else {
+                csv.push_str(&format!("{i},{},{}.25,name_{}\n", i % 64, i, i % 977));
+            }
+        }
+        assert!(csv.len() > PARALLEL_CSV_BYTES, "large enough to be cut: {}", csv.len());
+        let spec = ConfigSpec {
+            location: Location::parse("c.csv", Path::new("/")).unwrap(),
+            format: ConfigFormat::Csv,
+            partition_by: Some("k".into()),
+            schema: None,
+            header: true,
+            delimiter: b',',
+            batch_rows: 4096,
+        };
+        (spec, Bytes::from(csv))
+    }
+
+    fn all_rows(table: &ConfigTable) -> Vec<(i64, i64, f64, String)> {
+        let mut rows = Vec::new();
+        for batch in table.index.as_ref().unwrap().groups.values().flatten() {
+            let (id, k) = (batch.column(0).as_primitive::<Int64Type>(), batch.column(1).as_primitive::<Int64Type>());
+            let (v, name) = (batch.column(2).as_primitive::<arrow_array::types::Float64Type>(), batch.column(3).as_string::<i32>());
+            for i in 0..batch.num_rows() {
+                rows.push((id.value(i), k.value(i), v.value(i), name.value(i).to_owned()));
+            }
+        }
+        rows.sort_by_key(|r| r.0);
+        rows
+    }
+
+    #[test]
+    fn a_large_csv_cut_into_chunks_parses_like_one_piece() {
+        let rows = 400_000;
+        let (spec, bytes) = large_csv(rows, None);
+        let (schema, batches) = parse_csv(&spec, bytes.clone()).unwrap();
+        let parallel = parse_csv_in_parallel(&spec, &schema, &bytes).expect("cut into chunks");
+        assert_eq!(parallel.iter().map(RecordBatch::num_rows).sum::<usize>(), rows);
+        let sequential: Vec<RecordBatch> = arrow_csv::ReaderBuilder::new(schema.clone())
+            .with_header(true)
+            .with_batch_size(4096)
+            .build(Cursor::new(bytes.clone()))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let concat = |b: &[RecordBatch]| arrow_select::concat::concat_batches(&schema, b).unwrap();
+        assert_eq!(concat(&parallel), concat(&sequential), "same rows in the same order");
+        assert_eq!(concat(&batches), concat(&sequential));
+        // And through the index, which also splits batches on every core.
+        let table = ConfigTable::parse(&spec, bytes).unwrap();
+        let got = all_rows(&table);
+        assert_eq!(got.len(), rows);
+        assert!(got.iter().enumerate().all(|(i, r)| r.0 == i as i64 && r.1 == (i % 64) as i64 && r.3 == format!("name_{}", i % 977)));
+        let group = &table.index.as_ref().unwrap().groups;
+        assert_eq!(group.len(), 64);
+    }
+
+    #[test]
+    fn a_quoted_field_across_lines_is_parsed_on_one_thread() {
+        let (spec, bytes) = large_csv(400_000, Some(123_456));
+        let (schema, _) = parse_csv(&spec, bytes.clone()).unwrap();
+        assert!(parse_csv_in_parallel(&spec, &schema, &bytes).is_none(), "a chunk holds a quote");
+        let table = ConfigTable::parse(&spec, bytes).unwrap();
+        let rows = all_rows(&table);
+        assert_eq!(rows.len(), 400_000);
+        assert_eq!(rows[123_456].3, "two\nlines");
     }
 
     fn ids(table: &Arc<ConfigTable>, request: ScanRequest) -> Vec<i64> {

@@ -136,3 +136,19 @@ fn a_killed_shard_task_is_retried_by_spark_and_resumes() {
     let files: BTreeSet<String> = files_under(&fx.out()).into_iter().collect();
     assert_eq!(files, expected, "each output exactly once, nothing partial");
 }
+
+#[test]
+fn the_spark_job_fails_when_an_iteration_fails() {
+    let fx = Fixture::new(2_000);
+    let iterations: Vec<i64> = (0..6).collect();
+    let job = fx.job(guests::EVIL, &iterations, r#"evil = { "4" = "error" }"#, "");
+    let out = fx.out().display().to_string();
+    let spark = launcher(&job, &out, 2, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&spark.stderr);
+    assert_eq!(spark.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("iterations failed"), "{stderr}");
+    let manifest = fx.manifest();
+    assert_eq!(manifest["summary"]["failed"], 1);
+    assert_eq!(record(&manifest, 4)["error"]["kind"], "guest_error");
+    assert_eq!(manifest["summary"]["succeeded"], 5, "a failed iteration is recorded, not retried by Spark");
+}
