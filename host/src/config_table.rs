@@ -180,14 +180,20 @@ impl ConfigTable {
                 .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
                 .collect()
         };
+        // Each thread owns its batches and drops each once split, so that
+        // the table is never held twice over.
+        let mut owned = batches.into_iter();
+        let chunks: Vec<Vec<RecordBatch>> =
+            std::iter::from_fn(|| Some(owned.by_ref().take(per_thread).collect::<Vec<_>>()).filter(|c| !c.is_empty())).collect();
+        let split = &split;
         let parts: Vec<Result<Vec<(Key, RecordBatch)>, ArrowError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batches
-                .chunks(per_thread)
+            let handles: Vec<_> = chunks
+                .into_iter()
                 .map(|chunk| {
                     scope.spawn(move || {
                         let mut out = Vec::new();
                         for batch in chunk {
-                            out.extend(split(batch)?);
+                            out.extend(split(&batch)?);
                         }
                         Ok(out)
                     })
@@ -195,7 +201,6 @@ impl ConfigTable {
                 .collect();
             handles.into_iter().map(|h| h.join().expect("splitting a batch does not panic")).collect()
         });
-        drop(batches);
         let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
         for chunk in parts {
             for (key, part) in chunk.map_err(|e| err(e.to_string()))? {
