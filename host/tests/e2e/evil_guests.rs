@@ -199,3 +199,24 @@ fn a_mixed_run_of_201_iterations_a_third_of_them_evil_on_2_workers() {
     eprintln!("mixed run: host peak RSS {} MiB (bound {} MiB), wall {} ms", rss >> 20, MIXED_RUN_RSS_BOUND >> 20, manifest["summary"]["wall_ms"]);
     assert!(rss > 0 && rss < MIXED_RUN_RSS_BOUND, "host peak RSS {rss} bytes over the bound");
 }
+
+/// The `spin` param (CPU work for the fairness benchmark) costs fuel in
+/// proportion to the units asked, and the iteration still copies its rows.
+#[test]
+fn spin_gives_an_iteration_cpu_work_in_proportion() {
+    let fx = Fixture::new(2_000);
+    let job = fx.job(guests::EVIL, &[1, 2, 3], r#"spin = { "2" = 20, "3" = 40 }"#, "");
+    let out = corral(&[&"run", &job]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let fuel = |n: i64| record(&manifest, n)["fuel_used"].as_u64().unwrap();
+    for n in [1, 2, 3] {
+        let rows = fx.rows.iter().filter(|r| r.some_column == n).count() as u64;
+        assert_eq!(record(&manifest, n)["rows_out"], rows);
+    }
+    let (unit_2, unit_3) = (fuel(2) - fuel(1), fuel(3) - fuel(1));
+    assert!(unit_2 > 20 * 100_000, "20 units of 100,000 steps cost at least a unit of fuel per step: {unit_2}");
+    let ratio = unit_3 as f64 / unit_2 as f64;
+    assert!((1.8..2.2).contains(&ratio), "twice the units, about twice the fuel: {ratio}");
+    assert!(out.stderr.contains("spun 40 units"), "{}", out.stderr);
+}
