@@ -28,6 +28,25 @@ fn expected_files(iterations: impl IntoIterator<Item = i64>) -> Vec<String> {
     files
 }
 
+/// Starts `corral run JOB` and returns once `count` iterations have
+/// persisted their records, with the run still going.
+fn run_until_records(fx: &Fixture, job: &std::path::Path, count: usize) -> std::process::Child {
+    let mut child = corral_command(&[&"run", &job], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let records = fx.out().join("_records");
+    let done = || std::fs::read_dir(&records).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count());
+    let waiting = Instant::now();
+    while done() < count {
+        assert!(child.try_wait().unwrap().is_none(), "corral finished before it could be stopped");
+        assert!(waiting.elapsed() < Duration::from_secs(120), "no records after 2 minutes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
+}
+
 fn started_of(fx: &Fixture, n: i64) -> String {
     read_json(&fx.out().join(format!("_records/iter_{n}.json")))["started"].as_str().unwrap().to_owned()
 }
@@ -74,19 +93,8 @@ fn a_run_killed_with_sigkill_is_completed_by_resume() {
     let fx = Fixture::new(2_000);
     let iterations: Vec<i64> = (0..12).collect();
     let job = fx.job(guests::EVIL, &iterations, "delay_ms = 250", "");
-    let mut child = corral_command(&[&"run", &job], &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = run_until_records(&fx, &job, 4);
     let records = fx.out().join("_records");
-    let count = || std::fs::read_dir(&records).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count());
-    let waiting = Instant::now();
-    while count() < 4 {
-        assert!(child.try_wait().unwrap().is_none(), "corral finished before it could be killed");
-        assert!(waiting.elapsed() < Duration::from_secs(120), "no records after 2 minutes");
-        std::thread::sleep(Duration::from_millis(10));
-    }
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!fx.out().join("_manifest.json").exists(), "killed before the manifest");
@@ -121,17 +129,7 @@ fn a_run_stopped_by_sigterm_is_completed_by_resume() {
     let fx = Fixture::new(2_000);
     let iterations: Vec<i64> = (0..10).collect();
     let job = fx.job(guests::EVIL, &iterations, "delay_ms = 250", "");
-    let mut child = corral_command(&[&"run", &job], &[])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let records = fx.out().join("_records");
-    let waiting = Instant::now();
-    while std::fs::read_dir(&records).map_or(0, |d| d.count()) < 3 {
-        assert!(waiting.elapsed() < Duration::from_secs(120), "no records after 2 minutes");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut child = run_until_records(&fx, &job, 3);
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(143));
