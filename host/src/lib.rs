@@ -18,7 +18,7 @@
 //! - [`shard`], [`merge`]: a run split over processes, and its manifests joined.
 //! - [`check`]: `corral check`, a module's fitness as a transform.
 //! - [`manifest`]: per-iteration records and the manifest.
-//! - [`summary`], [`logging`]: what the user sees.
+//! - [`summary`], [`logging`], [`progress`]: what the user sees.
 
 pub mod check;
 pub mod cli;
@@ -31,6 +31,7 @@ pub mod manifest;
 pub mod merge;
 pub mod module_cache;
 pub mod output;
+pub mod progress;
 pub mod resume;
 pub mod runner;
 pub mod sandbox;

@@ -21,6 +21,7 @@ use crate::manifest::{
 };
 use crate::module_cache::ModuleCache;
 use crate::output::{OutputSink, remove_local_staging};
+use crate::progress::{Progress, heartbeat_period};
 use crate::sandbox::{ModuleError, Sandbox};
 use crate::storage::request_stats::RequestStats;
 use crate::storage::{Storage, StorageError};
@@ -223,6 +224,8 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             let _ = signal_tx.send(Some(signal));
         })
     };
+    let progress = Progress::new(to_run.len());
+    let heartbeat = progress.heartbeat(heartbeat_period());
     let mut admitted = 0;
     for &iteration in &to_run {
         let mut signalled = signal_rx.clone();
@@ -253,9 +256,12 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         };
         let slots = slots.clone();
         let span = tracing::info_span!("iteration", iteration);
+        let progress = progress.clone();
         tasks.push(tokio::spawn(
             async move {
+                progress.started();
                 let record = task.run().await;
+                progress.finished(record.status == Status::Succeeded);
                 slots.lock().expect("slot lock").push(slot);
                 drop(permit);
                 record
@@ -268,6 +274,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         finished.insert(record.iteration, record);
     }
     watcher.abort();
+    heartbeat.abort();
     let interrupted_by = *signal_rx.borrow();
     // Iterations never started are listed too, as interrupted.
     for &iteration in &to_run[admitted..] {

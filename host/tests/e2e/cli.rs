@@ -66,3 +66,27 @@ fn check_names_what_is_wrong_with_a_bad_module() {
         assert!(out.stdout.is_empty(), "{name}: {}", out.stdout);
     }
 }
+
+#[test]
+fn a_long_run_logs_a_heartbeat_with_its_counts() {
+    let fx = crate::support::Fixture::new(1_000);
+    let job = fx.job(corral_tests::guests::EVIL, &(0..8).collect::<Vec<_>>(), "delay_ms = 150\nevil = { \"3\" = \"error\" }", "");
+    let out = crate::support::corral_with_env(&[&"--log-format", &"json", &"run", &job], &[("CORRAL_HEARTBEAT", "100ms")]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let beats: Vec<serde_json::Value> = out
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|l| l["message"].as_str().is_some_and(|m| m.starts_with("progress:")))
+        .collect();
+    assert!(beats.len() >= 3, "a heartbeat every 100 ms of a run of about 600 ms: {}", out.stderr);
+    let done: Vec<u64> = beats.iter().map(|b| b["done"].as_u64().unwrap()).collect();
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "done only grows: {done:?}");
+    for beat in &beats {
+        let f = beat;
+        let (done, running, remaining) = (f["done"].as_u64().unwrap(), f["running"].as_u64().unwrap(), f["remaining"].as_u64().unwrap());
+        assert_eq!(done + remaining, 8, "{beat}");
+        assert!(running <= 2, "at most max_workers running: {beat}");
+        assert_eq!(f["succeeded"].as_u64().unwrap() + f["failed"].as_u64().unwrap(), done);
+    }
+}
