@@ -37,7 +37,10 @@ fn main() {
     let status = command.status().expect("running cargo to build the guests");
     assert!(status.success(), "building the guests for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)");
 
-    let mut constants = String::new();
+    let mut constants = format!(
+        "/// The target directory the guests are built in: a build of another\n/// transform crate with the same dependencies reuses what is there.\npub const TARGET_DIR: &str = {:?};\n",
+        target_dir.display().to_string()
+    );
     for name in &transforms {
         let file = name.replace('-', "_");
         let path = target_dir.join("wasm32-wasip2/release").join(format!("{file}.wasm"));

@@ -1,10 +1,13 @@
-//! The command line: `corral run JOB.toml [overrides]`, parsed by clap and
-//! turned into a validated [`Job`](crate::job::Job) before anything runs.
+//! The command line: `corral run JOB.toml [overrides]` and the other
+//! commands, parsed by clap; a run's arguments become a validated
+//! [`Job`](crate::job::Job) before anything runs.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::hints;
 use crate::job::{Job, Overrides};
 use crate::logging::{self, LogFormat};
 use crate::module_cache::ModuleCache;
@@ -13,7 +16,13 @@ use crate::runner::{self, RunOptions};
 /// Run a sequence of model iterations in parallel, each in its own
 /// WebAssembly sandbox, over one cached config table.
 #[derive(Debug, Parser)]
-#[command(name = "corral", version, about, long_about = None)]
+#[command(
+    name = "corral",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  corral new my-model                       # a transform crate to start from\n  corral run examples/seed/job.toml         # run a job's iterations\n  corral check target/wasm32-wasip2/release/seed_model.wasm\n  corral report examples/seed/out --html run.html"
+)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -39,9 +48,29 @@ pub enum Command {
     /// exports, size, sha256 and compile time.
     #[command(after_help = "Example:\n  corral check target/wasm32-wasip2/release/seed_model.wasm")]
     Check(CheckArgs),
+    /// Write a new transform crate: a working example transform with a
+    /// test, a job file, a sample config and a README.
+    #[command(
+        after_help = "Example:\n  corral new my-model && cd my-model\n  cargo build --release --target wasm32-wasip2\n  corral run job.toml"
+    )]
+    New(NewArgs),
     /// Work with manifests.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  corral manifest merge s3://bucket/run")]
     Manifest(ManifestCommand),
+}
+
+/// `corral new`'s arguments.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The transform's crate name, e.g. `my-model` (the module is `my_model.wasm`).
+    pub name: String,
+    /// The directory to create the crate in (default: the current one).
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// The corral-guest SDK to depend on (default: the `guest-sdk` of the
+    /// corral sources this binary was built from).
+    #[arg(long, value_name = "PATH")]
+    pub sdk: Option<PathBuf>,
 }
 
 /// `corral manifest …`.
@@ -158,10 +187,30 @@ impl RunArgs {
 pub fn execute(cli: Cli) -> i32 {
     let verbosity = if cli.quiet { -1 } else { cli.verbose.min(8) as i8 };
     logging::init(cli.log_format, verbosity);
+    // A bar for people at a terminal; logs and heartbeats for everyone else.
+    let progress_bar = cli.log_format == LogFormat::Text
+        && !cli.quiet
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("CORRAL_NO_PROGRESS").is_none();
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, progress_bar),
         Command::Check(args) => check(args),
+        Command::New(args) => new(args),
         Command::Manifest(ManifestCommand::Merge { out }) => merge(&out),
+    }
+}
+
+fn new(args: NewArgs) -> i32 {
+    let sdk = args.sdk.unwrap_or_else(crate::scaffold::default_sdk);
+    match crate::scaffold::create(&args.name, &args.dir, &sdk) {
+        Ok(scaffold) => {
+            print!("{scaffold}");
+            0
+        }
+        Err(e) => {
+            hints::print_error(&e, None);
+            e.exit_code()
+        }
     }
 }
 
@@ -192,21 +241,25 @@ fn check(args: CheckArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            hints::print_error(&e, hints::for_run(&e));
             e.exit_code()
         }
     }
 }
 
-fn run(args: RunArgs) -> i32 {
+fn run(args: RunArgs, progress_bar: bool) -> i32 {
     let job = match Job::load(&args.job, &args.overrides()) {
         Ok(job) => job,
         Err(e) => {
-            eprintln!("error: {e}");
+            let e = runner::RunError::Job(e);
+            hints::print_error(&e, hints::for_run(&e));
             return 2;
         }
     };
-    let options = RunOptions { cache: if args.no_cache { None } else { ModuleCache::default_location() } };
+    let options = RunOptions {
+        cache: if args.no_cache { None } else { ModuleCache::default_location() },
+        progress_bar,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     match runtime.block_on(runner::run(&job, &options)) {
         Ok(report) => {
@@ -214,7 +267,7 @@ fn run(args: RunArgs) -> i32 {
             report.exit_code()
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            hints::print_error(&e, hints::for_run(&e));
             e.exit_code()
         }
     }

@@ -18,12 +18,14 @@
 //! - [`shard`], [`merge`]: a run split over processes, and its manifests joined.
 //! - [`check`]: `corral check`, a module's fitness as a transform.
 //! - [`manifest`]: per-iteration records and the manifest.
-//! - [`summary`], [`logging`], [`progress`]: what the user sees.
+//! - [`summary`], [`logging`], [`progress`], [`hints`]: what the user sees.
+//! - [`scaffold`]: `corral new`, a transform crate to start from.
 
 pub mod check;
 pub mod cli;
 pub mod config_table;
 pub mod filter;
+pub mod hints;
 pub mod job;
 pub mod location;
 pub mod logging;
@@ -34,6 +36,7 @@ pub mod output;
 pub mod progress;
 pub mod resume;
 pub mod runner;
+pub mod scaffold;
 pub mod sandbox;
 pub mod shard;
 pub mod storage;

@@ -1,7 +1,12 @@
 //! Structured logging with `tracing`: human-readable text or JSON lines on
-//! stderr, every iteration event carrying its iteration id.
+//! stderr, every iteration event carrying its iteration id. While a
+//! progress bar is drawn, log lines are printed above it, not through it.
 
+use std::sync::RwLock;
+
+use indicatif::ProgressBar;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// The log line format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -11,6 +16,46 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (for CloudWatch and the like).
     Json,
+}
+
+/// The progress bar being drawn on stderr, if any.
+static BAR: RwLock<Option<ProgressBar>> = RwLock::new(None);
+
+/// Log lines go above `bar` while it is drawn (`None`: it is gone).
+pub fn set_progress_bar(bar: Option<ProgressBar>) {
+    *BAR.write().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// stderr, writing each log line above the progress bar while one is drawn.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stderr;
+
+impl std::io::Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        // The fmt layer formats an event whole, then writes it in one call.
+        let bar = BAR.read().unwrap_or_else(|e| e.into_inner()).clone();
+        match bar {
+            Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().lock().write_all(buf)),
+            _ => std::io::stderr().lock().write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for Stderr {
+    type Writer = Stderr;
+
+    fn make_writer(&'a self) -> Stderr {
+        Stderr
+    }
 }
 
 /// Installs the global subscriber. `verbosity` is -1 for `-q`, 0 by
@@ -24,7 +69,7 @@ pub fn init(format: LogFormat, verbosity: i8) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},cranelift=warn,wasmtime=warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),

@@ -1,32 +1,57 @@
-//! How far a run is: counts of running, done and failed iterations, and a
-//! heartbeat log line every so often, so that a long run visibly moves in
-//! a log that is not a terminal (EMR step logs, CloudWatch).
+//! How far a run is: counts of running, done and failed iterations, shown
+//! as a progress bar with an ETA when stderr is a terminal, and otherwise
+//! as a heartbeat log line every so often, so that a long run visibly
+//! moves in a log that is not a terminal (EMR step logs, CloudWatch).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 /// The heartbeat's default period.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(30);
 
 /// Counts of a run's iterations.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Progress {
     total: usize,
     running: AtomicUsize,
     succeeded: AtomicUsize,
     failed: AtomicUsize,
+    bar: Option<ProgressBar>,
 }
 
 impl Progress {
-    /// Progress of a run of `total` iterations (those to run now).
-    pub fn new(total: usize) -> Arc<Progress> {
-        Arc::new(Progress { total, ..Progress::default() })
+    /// Progress of a run of `total` iterations (those to run now), drawn as
+    /// a bar on stderr if `bar`.
+    pub fn new(total: usize, bar: bool) -> Arc<Progress> {
+        let bar = bar.then(|| {
+            let style = ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} ETA {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> ");
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr()).with_style(style);
+            bar.enable_steady_tick(Duration::from_millis(200));
+            crate::logging::set_progress_bar(Some(bar.clone()));
+            bar
+        });
+        let progress = Progress {
+            total,
+            running: AtomicUsize::new(0),
+            succeeded: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            bar,
+        };
+        progress.draw();
+        Arc::new(progress)
     }
 
     /// An iteration started.
     pub fn started(&self) {
         self.running.fetch_add(1, Ordering::Relaxed);
+        self.draw();
     }
 
     /// An iteration ended.
@@ -34,6 +59,31 @@ impl Progress {
         self.running.fetch_sub(1, Ordering::Relaxed);
         let count = if succeeded { &self.succeeded } else { &self.failed };
         count.fetch_add(1, Ordering::Relaxed);
+        self.draw();
+    }
+
+    /// Whether a bar is drawn (then no heartbeat is logged).
+    pub fn has_bar(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    /// Removes the bar, before the summary is printed.
+    pub fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+            crate::logging::set_progress_bar(None);
+        }
+    }
+
+    fn draw(&self) {
+        let Some(bar) = &self.bar else { return };
+        let (running, succeeded, failed) = (
+            self.running.load(Ordering::Relaxed),
+            self.succeeded.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        );
+        bar.set_position((succeeded + failed) as u64);
+        bar.set_message(format!("{succeeded} ok, {failed} failed, {running} running"));
     }
 
     /// Logs one heartbeat line.
@@ -56,9 +106,13 @@ impl Progress {
         );
     }
 
-    /// Logs a heartbeat every `period` until the returned task is aborted.
+    /// Logs a heartbeat every `period` until the returned task is aborted;
+    /// nothing while a bar is drawn, which shows the same.
     pub fn heartbeat(self: &Arc<Self>, period: Duration) -> tokio::task::JoinHandle<()> {
         let progress = self.clone();
+        if progress.has_bar() {
+            return tokio::spawn(std::future::pending());
+        }
         let started = Instant::now();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -67,6 +121,12 @@ impl Progress {
                 progress.log(started);
             }
         })
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 

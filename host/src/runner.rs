@@ -81,6 +81,8 @@ impl RunError {
 pub struct RunOptions {
     /// The compiled-module cache (`None`: compile every time).
     pub cache: Option<ModuleCache>,
+    /// Draw a progress bar on stderr (a terminal) instead of heartbeats.
+    pub progress_bar: bool,
 }
 
 /// A finished run.
@@ -224,7 +226,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             let _ = signal_tx.send(Some(signal));
         })
     };
-    let progress = Progress::new(to_run.len());
+    let progress = Progress::new(to_run.len(), options.progress_bar);
     let heartbeat = progress.heartbeat(heartbeat_period());
     let mut admitted = 0;
     for &iteration in &to_run {
@@ -275,6 +277,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     }
     watcher.abort();
     heartbeat.abort();
+    progress.clear();
     let interrupted_by = *signal_rx.borrow();
     // Iterations never started are listed too, as interrupted.
     for &iteration in &to_run[admitted..] {

@@ -1,0 +1,74 @@
+//! What to do next after an error that stops a command: one `hint:` line
+//! printed under the error, where the next step is not already in the
+//! error's own message.
+
+use crate::config_table::ConfigError;
+use crate::job::JobError;
+use crate::runner::RunError;
+use crate::sandbox::ModuleError;
+
+/// The next step after `error`, if there is a useful one.
+pub fn for_run(error: &RunError) -> Option<&'static str> {
+    match error {
+        RunError::Job(JobError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Some("`corral new NAME` writes a transform crate with a job file to start from")
+        }
+        RunError::Job(JobError::Malformed { .. }) => {
+            Some("examples/seed/job.toml is a complete job file; `corral run --help` lists what each field overrides")
+        }
+        RunError::Module(error) => for_module(error),
+        RunError::Config(ConfigError::NotFound(_)) => {
+            Some("`config.path` is relative to the job file; `--config PATH` overrides it")
+        }
+        RunError::Resume { .. } | RunError::Manifest { .. } => {
+            Some("the outputs committed so far are kept; run again with --resume to finish the rest")
+        }
+        _ => None,
+    }
+}
+
+/// The next step after a module error (from `run` or `check`).
+pub fn for_module(error: &ModuleError) -> Option<&'static str> {
+    match error {
+        ModuleError::Read { source: object_store::Error::NotFound { .. }, .. } => Some(
+            "build the transform first: `cargo build --release --target wasm32-wasip2` in its crate (or fix `transform.module`, which is relative to the job file)",
+        ),
+        ModuleError::NotWasm { .. } | ModuleError::Invalid { .. } => {
+            Some("name the `.wasm` file in `target/wasm32-wasip2/release/`, built from a crate that uses corral-guest")
+        }
+        ModuleError::WrongWorld { .. } => Some(
+            "export the transform with `corral_guest::export!(run)`; `corral check MODULE` lists the module's imports and exports",
+        ),
+        _ => None,
+    }
+}
+
+/// Prints `error: …` and, if there is one, `hint: …` on stderr.
+pub fn print_error(error: &dyn std::fmt::Display, hint: Option<&str>) {
+    eprintln!("error: {error}");
+    if let Some(hint) = hint {
+        eprintln!("hint: {hint}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::location::Location;
+
+    #[test]
+    fn a_missing_module_says_to_build_it() {
+        let location = Location::parse("/nowhere/model.wasm", std::path::Path::new("/")).unwrap();
+        let error = RunError::Module(ModuleError::Read {
+            location,
+            source: object_store::Error::NotFound { path: "/nowhere/model.wasm".into(), source: "gone".into() },
+        });
+        assert!(for_run(&error).unwrap().contains("cargo build --release --target wasm32-wasip2"));
+    }
+
+    #[test]
+    fn an_invalid_field_has_no_hint_beyond_its_message() {
+        let error = RunError::Job(JobError::Invalid { field: "limits.memory", message: "not a size".into() });
+        assert_eq!(for_run(&error), None);
+    }
+}
