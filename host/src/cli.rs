@@ -54,9 +54,27 @@ pub enum Command {
         after_help = "Example:\n  corral new my-model && cd my-model\n  cargo build --release --target wasm32-wasip2\n  corral run job.toml"
     )]
     New(NewArgs),
+    /// Explain a finished run from its manifest: the summary, how busy the
+    /// worker slots were, the slowest iterations, every failure in full;
+    /// with --html, one self-contained page with a timeline.
+    #[command(
+        after_help = "Examples:\n  corral report examples/seed/out\n  corral report s3://bucket/runs/2026-11-24/_manifest.json --html run.html"
+    )]
+    Report(ReportArgs),
     /// Work with manifests.
     #[command(subcommand, after_help = "Example:\n  corral manifest merge s3://bucket/run")]
     Manifest(ManifestCommand),
+}
+
+/// `corral report`'s arguments.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run's `_manifest.json`, or its output directory: a local path,
+    /// file:// or s3:// URL.
+    pub manifest: String,
+    /// Write the report as one self-contained HTML page to FILE instead.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `corral new`'s arguments.
@@ -196,6 +214,7 @@ pub fn execute(cli: Cli) -> i32 {
         Command::Run(args) => run(args, progress_bar),
         Command::Check(args) => check(args),
         Command::New(args) => new(args),
+        Command::Report(args) => report(args),
         Command::Manifest(ManifestCommand::Merge { out }) => merge(&out),
     }
 }
@@ -207,6 +226,30 @@ fn new(args: NewArgs) -> i32 {
             print!("{scaffold}");
             0
         }
+        Err(e) => {
+            hints::print_error(&e, None);
+            e.exit_code()
+        }
+    }
+}
+
+fn report(args: ReportArgs) -> i32 {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let result = runtime.block_on(crate::report::load(&args.manifest, &crate::storage::Storage::new(Default::default())));
+    let result = result.and_then(|(manifest, location)| match &args.html {
+        None => {
+            print!("{}", crate::report::text::render(&manifest, &location));
+            Ok(())
+        }
+        Some(path) => {
+            let page = crate::report::html::render(&manifest, &location);
+            std::fs::write(path, page).map_err(|source| crate::report::ReportError::Write { path: path.clone(), source })?;
+            println!("wrote {}", path.display());
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => 0,
         Err(e) => {
             hints::print_error(&e, None);
             e.exit_code()

@@ -20,6 +20,7 @@
 //! - [`manifest`]: per-iteration records and the manifest.
 //! - [`summary`], [`logging`], [`progress`], [`hints`]: what the user sees.
 //! - [`scaffold`]: `corral new`, a transform crate to start from.
+//! - [`report`]: `corral report`, a finished run as text or an HTML page.
 
 pub mod check;
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod merge;
 pub mod module_cache;
 pub mod output;
 pub mod progress;
+pub mod report;
 pub mod resume;
 pub mod runner;
 pub mod scaffold;

@@ -5,8 +5,8 @@ use crate::support::{Fixture, corral};
 
 #[test]
 fn every_command_help_has_an_example() {
-    let commands: [&[&str]; 6] =
-        [&[], &["run"], &["check"], &["new"], &["manifest"], &["manifest", "merge"]];
+    let commands: [&[&str]; 7] =
+        [&[], &["run"], &["check"], &["new"], &["report"], &["manifest"], &["manifest", "merge"]];
     for command in commands {
         let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = command.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>).collect();
         args.push(&"--help");

@@ -12,6 +12,7 @@ mod failures;
 mod help;
 mod resume;
 mod progress;
+mod report;
 mod run;
 mod scaffold;
 mod shards;
