@@ -112,6 +112,34 @@ impl Bench {
         Ok((lines, c, peak_rss))
     }
 
+    /// corral alone on the seed job over `config` (CSV or Parquet): the
+    /// median wall time and the last run's peak RSS.
+    pub fn corral_seed(&self, config: &Path, label: &str) -> anyhow::Result<(Duration, u64)> {
+        let job = self.job(&format!("seed_{label}"), &self.seed_wasm, config, "")?;
+        let walls = time_command(|| self.corral(&job, &[]), self.runs, &format!("corral {label}"))?;
+        let manifest = manifest(&self.work.join(format!("out_seed_{label}")))?;
+        ensure!(manifest["summary"]["succeeded"] == 64, "the {label} run did not succeed: {}", manifest["summary"]);
+        Ok((median(&walls), manifest["job"]["peak_rss_bytes"].as_u64().unwrap_or(0)))
+    }
+
+    /// The CSV `config` as Parquet (written by DuckDB once, row groups of
+    /// 122,880 rows, Snappy).
+    pub fn as_parquet(&self, config: &Path) -> anyhow::Result<PathBuf> {
+        let path = config.with_extension("parquet");
+        if !path.exists() {
+            let partial = config.with_extension("parquet.partial");
+            let script = format!(
+                "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_csv_auto('{}', header=true)) TO '{}' (FORMAT parquet, COMPRESSION snappy)\")",
+                config.display(),
+                partial.display()
+            );
+            let status = Command::new("python3").arg("-c").arg(script).status()?;
+            ensure!(status.success(), "converting {} to Parquet failed", config.display());
+            std::fs::rename(&partial, &path)?;
+        }
+        Ok(path)
+    }
+
     /// The sandbox's own cost: the seed-model step compiled natively and
     /// run through the same host pipeline, against its Wasm build.
     pub fn sandbox_cost(&self, config_csv: &Path) -> anyhow::Result<(Vec<String>, u64)> {
