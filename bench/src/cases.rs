@@ -161,7 +161,9 @@ impl Bench {
                 let sink = sink(&store, &out.join("wasm"), n);
                 async move {
                     let outcome = sandbox.run(n, &params, "bench", config, sink).await;
-                    outcome.result.map(|_| ()).map_err(|e| anyhow::anyhow!("{}", e.message))
+                    let finished = outcome.result.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+                    finished.seal(Vec::new()).await?;
+                    Ok(())
                 }
             }))?);
             native_times.push(runtime.block_on(run_all(2, |n| {
@@ -175,7 +177,7 @@ impl Bench {
                         result.map(|()| host)
                     })
                     .await??;
-                    host.into_sink().commit().await?;
+                    host.into_sink().finish().await?.seal(Vec::new()).await?;
                     Ok(())
                 }
             }))?);

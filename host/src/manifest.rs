@@ -260,7 +260,8 @@ pub struct Manifest {
 
 /// Name of the manifest under the output directory.
 pub const MANIFEST_FILE: &str = "_manifest.json";
-/// Directory of per-iteration records under the output directory.
+/// Directory of the failed iterations' records under the output directory
+/// (a success's record is the content of its `_SUCCESS`).
 pub const RECORDS_DIR: &str = "_records";
 
 /// The record file of iteration `n` under the output directory `root`.

@@ -1,6 +1,7 @@
 //! One iteration's output: emitted batches checked and streamed into a
 //! Parquet file on the object store, committed (`part-00000.parquet`, then
-//! `_SUCCESS`) only when the iteration succeeds, aborted otherwise.
+//! `_SUCCESS` holding the iteration's record) only when the iteration
+//! succeeds, aborted otherwise.
 
 use std::sync::Arc;
 
@@ -15,7 +16,9 @@ use parquet::file::properties::WriterProperties;
 
 /// The data file of an iteration's output directory.
 pub const PART_FILE: &str = "part-00000.parquet";
-/// The marker written last, when the output is complete.
+/// The marker written last, when the output is complete; it holds the
+/// iteration's record as JSON (as Hadoop's S3A committers put a summary
+/// in theirs), so a successful iteration costs one object fewer.
 pub const SUCCESS_FILE: &str = "_SUCCESS";
 
 /// Why an emitted batch was refused: the guest's fault (`invalid_output`).
@@ -121,10 +124,11 @@ impl OutputSink {
         Ok(())
     }
 
-    /// Completes the data file, then writes `_SUCCESS`. An iteration that
-    /// emitted nothing has no data file; a stale one from an earlier run is
-    /// removed so that the directory reflects this run.
-    pub async fn commit(mut self) -> Result<Committed, object_store::Error> {
+    /// Completes the data file. An iteration that emitted nothing has no
+    /// data file; a stale one from an earlier run is removed so that the
+    /// directory reflects this run. The output is not committed until
+    /// [`Finished::seal`] writes `_SUCCESS`.
+    pub async fn finish(mut self) -> Result<Finished, object_store::Error> {
         let part = self.dir.clone().join(PART_FILE);
         let (path, bytes) = match self.writer.take() {
             Some(mut writer) => {
@@ -139,8 +143,7 @@ impl OutputSink {
                 (None, 0)
             }
         };
-        self.store.put(&self.dir.clone().join(SUCCESS_FILE), PutPayload::default()).await?;
-        Ok(Committed { path, rows: self.rows, bytes })
+        Ok(Finished { store: self.store, dir: self.dir, committed: Committed { path, rows: self.rows, bytes } })
     }
 
     /// Abandons the output: an upload in progress is aborted, so nothing of
@@ -152,6 +155,27 @@ impl OutputSink {
                 tracing::warn!(dir = %self.dir, "aborting an output upload failed: {e}");
             }
         }
+    }
+}
+
+/// An output whose data file is complete, waiting for its `_SUCCESS`.
+#[derive(Debug)]
+pub struct Finished {
+    store: Arc<dyn ObjectStore>,
+    dir: Path,
+    committed: Committed,
+}
+
+impl Finished {
+    /// What the output holds.
+    pub fn committed(&self) -> &Committed {
+        &self.committed
+    }
+
+    /// Commits the output: writes `_SUCCESS` holding `record`.
+    pub async fn seal(self, record: Vec<u8>) -> Result<Committed, object_store::Error> {
+        self.store.put(&self.dir.join(SUCCESS_FILE), PutPayload::from(record)).await?;
+        Ok(self.committed)
     }
 }
 

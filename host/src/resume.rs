@@ -1,6 +1,7 @@
-//! `--resume`: the iterations an earlier run under the same output already
-//! committed with the same module and params, read from their records, so
-//! that they are carried over instead of run again.
+//! What an earlier run under the same output left: for `--resume`, the
+//! iterations it committed with the same module and params (their records
+//! are in their `_SUCCESS`), carried over instead of run again; and the
+//! failure records under `_records/` that a success now replaces.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,7 +9,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
-use crate::manifest::{IterationRecord, Status, iteration_dir, record_path};
+use crate::manifest::{IterationRecord, RECORDS_DIR, Status, iteration_dir};
 use crate::output::SUCCESS_FILE;
 
 /// Records read at once.
@@ -24,22 +25,17 @@ pub async fn committed_earlier(
     module_sha256: &str,
     params_sha256: &str,
 ) -> Result<HashMap<i64, IterationRecord>, object_store::Error> {
-    // One listing tells which iterations have a record and a `_SUCCESS`.
+    // One listing tells which iterations have a `_SUCCESS`.
     let present: HashSet<String> =
         store.list(Some(root)).map_ok(|meta| meta.location.to_string()).try_collect().await?;
-    let candidates: Vec<i64> = iterations
-        .iter()
-        .copied()
-        .filter(|&n| {
-            present.contains(record_path(root, n).as_ref())
-                && present.contains(root.clone().join(iteration_dir(n)).join(SUCCESS_FILE).as_ref())
-        })
-        .collect();
+    let success = |n: i64| root.clone().join(iteration_dir(n)).join(SUCCESS_FILE);
+    let candidates: Vec<i64> = iterations.iter().copied().filter(|&n| present.contains(success(n).as_ref())).collect();
     let records: Vec<Option<IterationRecord>> = futures::stream::iter(candidates)
         .map(|n| async move {
-            let bytes = store.get(&record_path(root, n)).await?.bytes().await?;
-            // A record that does not parse (written by a killed process, or
-            // by another version) is not trusted: the iteration runs again.
+            let bytes = store.get(&success(n)).await?.bytes().await?;
+            // A `_SUCCESS` that does not hold a record (written by another
+            // tool, or by another version) is not trusted: the iteration
+            // runs again.
             Ok::<_, object_store::Error>(serde_json::from_slice::<IterationRecord>(&bytes).ok())
         })
         .buffer_unordered(CONCURRENT_READS)
@@ -58,5 +54,20 @@ pub async fn committed_earlier(
             r.carried_over = true;
             (r.iteration, r)
         })
+        .collect())
+}
+
+/// The iterations that have a failure record under `root`'s `_records/`,
+/// from an earlier run (one listing).
+pub async fn failure_records(store: &dyn ObjectStore, root: &ObjectPath) -> Result<HashSet<i64>, object_store::Error> {
+    let dir = root.clone().join(RECORDS_DIR);
+    let names: Vec<ObjectPath> = match store.list(Some(&dir)).map_ok(|meta| meta.location).try_collect().await {
+        Ok(names) => names,
+        Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    Ok(names
+        .iter()
+        .filter_map(|path| path.filename()?.strip_prefix("iter_")?.strip_suffix(".json")?.parse().ok())
         .collect())
 }

@@ -2,7 +2,7 @@
 //! iteration on a bounded pool, persist each record as it finishes, and
 //! write the manifest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -20,7 +20,7 @@ use crate::manifest::{
     iteration_dir, params_sha256, record_path,
 };
 use crate::module_cache::ModuleCache;
-use crate::output::{OutputSink, remove_local_staging};
+use crate::output::{OutputSink, SUCCESS_FILE, remove_local_staging};
 use crate::progress::{Progress, heartbeat_period};
 use crate::sandbox::{ModuleError, Sandbox};
 use crate::storage::request_stats::RequestStats;
@@ -52,6 +52,14 @@ pub enum RunError {
         /// The storage error.
         source: object_store::Error,
     },
+    /// The failure records an earlier run left could not be listed.
+    #[error("cannot list the earlier failure records under {location}: {source}")]
+    EarlierRecords {
+        /// The output directory.
+        location: String,
+        /// The storage error.
+        source: object_store::Error,
+    },
     /// The manifest could not be written.
     #[error("cannot write the manifest {location}: {source}")]
     Manifest {
@@ -71,7 +79,7 @@ impl RunError {
             | RunError::Module(_)
             | RunError::Config(_)
             | RunError::Storage(_) => 2,
-            RunError::Manifest { .. } | RunError::Resume { .. } => 1,
+            RunError::Manifest { .. } | RunError::Resume { .. } | RunError::EarlierRecords { .. } => 1,
         }
     }
 }
@@ -192,6 +200,11 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     } else {
         HashMap::new()
     };
+    let stale_failures = Arc::new(
+        crate::resume::failure_records(output_store.as_ref(), &output_root)
+            .await
+            .map_err(|source| RunError::EarlierRecords { location: job.output.to_string(), source })?,
+    );
     let to_run: Vec<i64> = job.iterations.iter().copied().filter(|n| !finished.contains_key(n)).collect();
     if job.resume {
         tracing::info!(
@@ -255,6 +268,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             params_sha256: params_sha256.clone(),
             stats: storage.stats().clone(),
             local_root: local_root.clone(),
+            stale_failures: stale_failures.clone(),
         };
         let slots = slots.clone();
         let span = tracing::info_span!("iteration", iteration);
@@ -358,6 +372,8 @@ struct IterationTask {
     stats: Arc<RequestStats>,
     /// The output directory, when it is on the local disk.
     local_root: Option<PathBuf>,
+    /// Iterations with a failure record from an earlier run.
+    stale_failures: Arc<HashSet<i64>>,
 }
 
 impl IterationTask {
@@ -384,17 +400,19 @@ impl IterationTask {
         record.offset_ms = offset_ms;
         record.worker = self.slot;
         record.attempts = 1;
+        let mut finished = None;
         match outcome {
             Ok(outcome) => {
                 record.rows_in = outcome.rows_in;
                 record.fuel_used = outcome.fuel_used;
                 record.peak_memory_bytes = outcome.peak_memory_bytes;
                 match outcome.result {
-                    Ok(committed) => {
+                    Ok(output) => {
                         record.status = Status::Succeeded;
-                        record.rows_out = committed.rows;
-                        record.bytes_out = committed.bytes;
-                        record.output = committed.path;
+                        record.rows_out = output.committed().rows;
+                        record.bytes_out = output.committed().bytes;
+                        record.output = output.committed().path.clone();
+                        finished = Some(output);
                     }
                     Err(error) => {
                         record.rows_out = 0;
@@ -424,6 +442,28 @@ impl IterationTask {
         record.wall_ms = started.elapsed().as_millis() as u64;
         let requests = self.stats.of_iteration(self.iteration);
         (record.storage_requests, record.storage_retries) = (requests.requests, requests.retries);
+        // A success is committed by its `_SUCCESS`, which holds the record;
+        // a failure's record goes to `_records/`.
+        match finished {
+            Some(output) => match output.seal(serde_json::to_vec_pretty(&record).expect("records serialise")).await {
+                Ok(_) => {
+                    if self.stale_failures.contains(&self.iteration) {
+                        self.remove_failure_record().await;
+                    }
+                }
+                Err(e) => {
+                    record.status = Status::Failed;
+                    record.output = None;
+                    record.error = Some(IterationError {
+                        kind: ErrorKind::Storage,
+                        message: format!("writing {SUCCESS_FILE} failed, so the output is not committed: {e}"),
+                        stderr_tail: None,
+                    });
+                    self.persist_failure(&record).await;
+                }
+            },
+            None => self.persist_failure(&record).await,
+        }
         match &record.error {
             None => tracing::info!(
                 iteration = record.iteration,
@@ -441,13 +481,21 @@ impl IterationTask {
                 error.message.lines().next().unwrap_or_default()
             ),
         }
-        self.persist(&record).await;
         record
     }
 
-    /// Writes the record beside the outputs, so that a run killed later
-    /// still shows what finished.
-    async fn persist(&self, record: &IterationRecord) {
+    /// Removes the failure record an earlier run left for this iteration,
+    /// which has now succeeded.
+    async fn remove_failure_record(&self) {
+        match self.store.delete(&record_path(&self.root, self.iteration)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(iteration = self.iteration, "cannot remove an earlier run's failure record: {e}"),
+        }
+    }
+
+    /// Writes a failed iteration's record under `_records/`, so that a run
+    /// killed later still shows what finished.
+    async fn persist_failure(&self, record: &IterationRecord) {
         let path = record_path(&self.root, record.iteration);
         let body = serde_json::to_vec_pretty(record).expect("records serialise");
         if let Err(e) = self.store.put(&path, PutPayload::from(body)).await {

@@ -220,3 +220,29 @@ fn spin_gives_an_iteration_cpu_work_in_proportion() {
     assert!((1.8..2.2).contains(&ratio), "twice the units, about twice the fuel: {ratio}");
     assert!(out.stderr.contains("spun 40 units"), "{}", out.stderr);
 }
+
+#[test]
+fn an_iteration_cannot_read_what_an_earlier_one_left_in_its_reused_memory() {
+    let fx = Fixture::new(100);
+    // One iteration at a time, so that each `snoop` gets a pool slot (its
+    // memories, tables and stack) a `plant` has just used.
+    let iterations: Vec<i64> = (0..12).collect();
+    let evil = iterations
+        .iter()
+        .map(|n| format!("\"{n}\" = \"{}\"", if n % 2 == 0 { "plant" } else { "snoop" }))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let job = fx.job(guests::EVIL, &iterations, &format!("evil = {{ {evil} }}"), "");
+    let out = corral(&[&"run", &job, &"--max-workers", &"1", &"--memory", &"64MiB"]);
+    assert_eq!(out.code, 0, "stdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+    for n in iterations.iter().filter(|n| *n % 2 == 1) {
+        let batches = corral_tests::read_parquet(&fx.part(*n));
+        let column = |name: &str| {
+            let array = batches[0].column_by_name(name).unwrap_or_else(|| panic!("iteration {n}: no column {name}"));
+            array.as_any().downcast_ref::<arrow_array::Int64Array>().expect("Int64").value(0)
+        };
+        assert_eq!(column("before"), 0, "iteration {n} found words an earlier iteration planted");
+        // The scan itself works: it finds the 1 MiB the snoop planted.
+        assert_eq!(column("after"), (1 << 20) / 8, "iteration {n}: its own words");
+    }
+}

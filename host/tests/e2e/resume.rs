@@ -22,33 +22,31 @@ fn expected_files(iterations: impl IntoIterator<Item = i64>) -> Vec<String> {
     for n in iterations {
         files.push(format!("iter_{n}/part-00000.parquet"));
         files.push(format!("iter_{n}/_SUCCESS"));
-        files.push(format!("_records/iter_{n}.json"));
     }
     files.sort();
     files
 }
 
 /// Starts `corral run JOB` and returns once `count` iterations have
-/// persisted their records, with the run still going.
-fn run_until_records(fx: &Fixture, job: &std::path::Path, count: usize) -> std::process::Child {
+/// committed (their `_SUCCESS` holds their record), with the run still going.
+fn run_until_committed(fx: &Fixture, job: &std::path::Path, count: usize) -> std::process::Child {
     let mut child = corral_command(&[&"run", &job], &[])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let records = fx.out().join("_records");
-    let done = || std::fs::read_dir(&records).map_or(0, |d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count());
+    let done = || std::fs::read_dir(fx.out()).map_or(0, |d| d.flatten().filter(|e| e.path().join("_SUCCESS").exists()).count());
     let waiting = Instant::now();
     while done() < count {
         assert!(child.try_wait().unwrap().is_none(), "corral finished before it could be stopped");
-        assert!(waiting.elapsed() < Duration::from_secs(120), "no records after 2 minutes");
+        assert!(waiting.elapsed() < Duration::from_secs(120), "not enough committed after 2 minutes");
         std::thread::sleep(Duration::from_millis(10));
     }
     child
 }
 
 fn started_of(fx: &Fixture, n: i64) -> String {
-    read_json(&fx.out().join(format!("_records/iter_{n}.json")))["started"].as_str().unwrap().to_owned()
+    read_json(&fx.out().join(format!("iter_{n}/_SUCCESS")))["started"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -60,27 +58,30 @@ fn resume_runs_only_what_is_missing() {
     let started: Vec<String> = (0..4).map(|n| started_of(&fx, n)).collect();
     let mtime = |n: i64| std::fs::metadata(fx.part(n)).unwrap().modified().unwrap();
     let mtimes: Vec<_> = (0..4).map(mtime).collect();
-    // An output whose `_SUCCESS` is gone is not trusted.
+    // An output whose `_SUCCESS` is gone is not trusted, nor one whose
+    // `_SUCCESS` holds no record (written by another tool).
     std::fs::remove_file(fx.out().join("iter_3/_SUCCESS")).unwrap();
+    std::fs::write(fx.out().join("iter_2/_SUCCESS"), b"").unwrap();
 
     let resumed = corral(&[&"run", &job, &"--resume"]);
     assert_eq!(resumed.code, 0, "{}", resumed.stderr);
     let manifest = fx.manifest();
     assert_eq!(manifest["iterations"].as_array().unwrap().len(), 8);
     assert_eq!(manifest["summary"]["succeeded"], 8);
-    assert_eq!(manifest["summary"]["carried_over"], 3);
+    assert_eq!(manifest["summary"]["carried_over"], 2);
     assert_eq!(manifest["job"]["resumed"], true);
     for n in 0..8 {
         check_passthrough(&fx, n);
-        assert_eq!(record(&manifest, n)["carried_over"], n < 3, "iteration {n}");
+        assert_eq!(record(&manifest, n)["carried_over"], n < 2, "iteration {n}");
     }
-    for n in 0..3 {
+    for n in 0..2 {
         assert_eq!(started_of(&fx, n), started[n as usize], "iteration {n} was not rerun");
         assert_eq!(mtime(n), mtimes[n as usize], "iteration {n}'s output was not rewritten");
     }
+    assert_ne!(started_of(&fx, 2), started[2], "iteration 2's _SUCCESS held no record and it ran again");
     assert_ne!(started_of(&fx, 3), started[3], "iteration 3 lost its _SUCCESS and ran again");
     assert_eq!(files_under(&fx.out()), expected_files(0..8));
-    assert!(resumed.stdout.contains("3 carried over"), "{}", resumed.stdout);
+    assert!(resumed.stdout.contains("2 carried over"), "{}", resumed.stdout);
 
     // Other params: nothing is carried over.
     let changed = corral(&[&"run", &job, &"--resume", &"--param", &"extra=1"]);
@@ -93,15 +94,14 @@ fn a_run_killed_with_sigkill_is_completed_by_resume() {
     let fx = Fixture::new(2_000);
     let iterations: Vec<i64> = (0..12).collect();
     let job = fx.job(guests::EVIL, &iterations, "delay_ms = 250", "");
-    let mut child = run_until_records(&fx, &job, 4);
-    let records = fx.out().join("_records");
+    let mut child = run_until_committed(&fx, &job, 4);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!fx.out().join("_manifest.json").exists(), "killed before the manifest");
-    // What the killed run finished, as its records say.
+    // What the killed run committed, as the records in the markers say.
     let finished: BTreeMap<i64, String> = iterations
         .iter()
-        .filter(|n| records.join(format!("iter_{n}.json")).exists())
+        .filter(|n| fx.out().join(format!("iter_{n}/_SUCCESS")).exists())
         .map(|&n| (n, started_of(&fx, n)))
         .collect();
     assert!(finished.len() >= 4 && finished.len() < iterations.len(), "{finished:?}");
@@ -129,7 +129,7 @@ fn a_run_stopped_by_sigterm_is_completed_by_resume() {
     let fx = Fixture::new(2_000);
     let iterations: Vec<i64> = (0..10).collect();
     let job = fx.job(guests::EVIL, &iterations, "delay_ms = 250", "");
-    let mut child = run_until_records(&fx, &job, 3);
+    let mut child = run_until_committed(&fx, &job, 3);
     let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(status.success());
     assert_eq!(child.wait().unwrap().code(), Some(143));
@@ -147,4 +147,29 @@ fn a_run_stopped_by_sigterm_is_completed_by_resume() {
         assert_eq!(record(&manifest, n)["carried_over"], succeeded.contains(&n), "iteration {n}");
     }
     assert_eq!(files_under(&fx.out()), expected_files(iterations.iter().copied()));
+}
+
+#[test]
+fn a_failure_record_is_removed_when_the_iteration_later_succeeds() {
+    let fx = Fixture::new(1_000);
+    let failing = fx.job(guests::EVIL, &[0, 1, 2], r#"evil = { "1" = "error" }"#, "");
+    let first = corral(&[&"run", &failing]);
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    // A failure leaves its record under `_records/`, and no output.
+    let failure = read_json(&fx.out().join("_records/iter_1.json"));
+    assert_eq!(failure["status"], "failed", "{failure}");
+    assert_eq!(failure["error"]["kind"], "guest_error", "{failure}");
+    assert_eq!(files_under(&fx.out()), {
+        let mut files = expected_files([0, 2]);
+        files.push("_records/iter_1.json".into());
+        files.sort();
+        files
+    });
+
+    let healthy = fx.job(guests::EVIL, &[0, 1, 2], "", "");
+    let resumed = corral(&[&"run", &healthy, &"--resume"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    check_passthrough(&fx, 1);
+    // The success replaced the failure record: one record per iteration.
+    assert_eq!(files_under(&fx.out()), expected_files(0..3));
 }

@@ -24,8 +24,8 @@ fn check_seed_outputs(fx: &Fixture, iterations: &[i64], param1: f64, param2: f64
         assert!(r["fuel_used"].as_u64().unwrap() > 0);
         assert!(r["peak_memory_bytes"].as_u64().unwrap() > 0);
         assert!(r["output"].as_str().unwrap().ends_with(&format!("iter_{n}/part-00000.parquet")));
-        // The per-iteration record persisted as it finished is the same.
-        let persisted = corral_tests::read_json(&fx.out().join(format!("_records/iter_{n}.json")));
+        // The record the iteration's `_SUCCESS` holds is the same.
+        let persisted = corral_tests::read_json(&fx.out().join(format!("iter_{n}/_SUCCESS")));
         assert_eq!(&persisted, r);
     }
 }
@@ -48,10 +48,11 @@ fn seed_job_over_100k_rows_matches_the_native_step() {
     assert_eq!(order, SEED_SEQUENCE, "records in the job's order");
     assert!(out.stdout.contains("test: 9/9 succeeded, 0 failed"), "{}", out.stdout);
 
-    // Nothing but the outputs, their markers, the records and the manifest.
+    // Nothing but the outputs, their markers (which hold the records) and
+    // the manifest.
     let mut expected: Vec<String> = SEED_SEQUENCE
         .iter()
-        .flat_map(|n| [format!("_records/iter_{n}.json"), format!("iter_{n}/_SUCCESS"), format!("iter_{n}/part-00000.parquet")])
+        .flat_map(|n| [format!("iter_{n}/_SUCCESS"), format!("iter_{n}/part-00000.parquet")])
         .collect();
     expected.push("_manifest.json".into());
     expected.sort();

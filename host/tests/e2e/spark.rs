@@ -86,15 +86,16 @@ fn a_killed_shard_task_is_retried_by_spark_and_resumes() {
     let out = fx.out().display().to_string();
     let mut spark = launcher(&job, &out, 4, &[]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
 
-    // Shard 1 has iterations 1, 5 and 9; kill its corral once one is done.
-    let records = fx.out().join("_records");
+    // Shard 1 has iterations 1, 5 and 9; kill its corral once one is
+    // committed (its `_SUCCESS` holds its record).
+    let committed = |n: i64| fx.out().join(format!("iter_{n}/_SUCCESS"));
     let needle = format!("{} --shard 1/4", job.display());
     let waiting = Instant::now();
     let pid = loop {
         assert!(waiting.elapsed() < Duration::from_secs(180), "shard 1 never got going");
         assert!(spark.try_wait().unwrap().is_none(), "the launcher ended before the kill");
         let pids = corral_pids(&needle);
-        if !pids.is_empty() && [1, 5, 9].iter().any(|n| records.join(format!("iter_{n}.json")).exists()) {
+        if !pids.is_empty() && [1, 5, 9].iter().any(|&n| committed(n).exists()) {
             break pids[0];
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -103,7 +104,7 @@ fn a_killed_shard_task_is_retried_by_spark_and_resumes() {
     let before: Vec<(i64, String)> = [1, 5, 9]
         .into_iter()
         .filter_map(|n| {
-            let path = records.join(format!("iter_{n}.json"));
+            let path = committed(n);
             path.exists().then(|| (n, read_json(&path)["started"].as_str().unwrap().to_owned()))
         })
         .collect();
@@ -131,7 +132,6 @@ fn a_killed_shard_task_is_retried_by_spark_and_resumes() {
     for n in &iterations {
         expected.insert(format!("iter_{n}/part-00000.parquet"));
         expected.insert(format!("iter_{n}/_SUCCESS"));
-        expected.insert(format!("_records/iter_{n}.json"));
     }
     let files: BTreeSet<String> = files_under(&fx.out()).into_iter().collect();
     assert_eq!(files, expected, "each output exactly once, nothing partial");

@@ -127,6 +127,42 @@ fn run(ctx: &Context) -> Result<()> {
             emit(&RecordBatch::try_new(other, vec![Arc::new(StringArray::from(vec!["a"]))])?)?;
             Ok(())
         }
+        "plant" => {
+            // Fill 4 MiB of heap with words tagged with this iteration, for
+            // a later `snoop` to look for.
+            let words = vec![PLANT_TAG | ctx.iteration() as u64 & 0xffff_ffff; (4 << 20) / 8];
+            std::hint::black_box(&words);
+            drop(words);
+            emit(&small_batch(1))?;
+            Ok(())
+        }
+        "snoop" => {
+            // Grow linear memory (without touching it) to cover where a
+            // `plant` wrote, then count the tagged words anywhere in it,
+            // before and after planting 1 MiB of our own (which shows the
+            // scan works).
+            #[cfg(target_arch = "wasm32")]
+            {
+                let pages = core::arch::wasm32::memory_size(0);
+                if pages < SNOOP_PAGES {
+                    core::arch::wasm32::memory_grow(0, SNOOP_PAGES - pages);
+                }
+            }
+            let before = count_planted_words();
+            let words = vec![PLANT_TAG | ctx.iteration() as u64 & 0xffff_ffff; (1 << 20) / 8];
+            std::hint::black_box(&words);
+            let after = count_planted_words();
+            drop(words);
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("before", DataType::Int64, false),
+                Field::new("after", DataType::Int64, false),
+            ]));
+            emit(&RecordBatch::try_new(
+                schema,
+                vec![Arc::new(Int64Array::from(vec![before as i64])), Arc::new(Int64Array::from(vec![after as i64]))],
+            )?)?;
+            Ok(())
+        }
         "random" => {
             // Random numbers and clocks, as a model might use them.
             use std::hash::{BuildHasher, Hasher};
@@ -142,6 +178,29 @@ fn run(ctx: &Context) -> Result<()> {
         }
         other => bail!("unknown evil behaviour `{other}`"),
     }
+}
+
+/// The high half of the words `plant` writes; the low half is the iteration.
+const PLANT_TAG: u64 = 0x5ec2_e7a5 << 32;
+
+/// The 64 KiB pages of memory `snoop` reads: more than `plant` touches.
+#[cfg(target_arch = "wasm32")]
+const SNOOP_PAGES: usize = 256;
+
+/// Words of the whole linear memory whose high half is [`PLANT_TAG`]'s.
+fn count_planted_words() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let bytes = core::arch::wasm32::memory_size(0) * 65536;
+        (8..bytes)
+            .step_by(8)
+            // SAFETY: every address below the memory's size is readable in
+            // Wasm; this guest reads all of its memory on purpose.
+            .filter(|&address| unsafe { std::ptr::with_exposed_provenance::<u64>(address).read_volatile() } >> 32 == PLANT_TAG >> 32)
+            .count()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    unreachable!("the evil transform runs in Wasm only")
 }
 
 /// The good path: the iteration's rows, three columns, as they are.
