@@ -196,8 +196,11 @@ impl Bench {
     }
 
     /// Per-iteration overhead: `count` iterations that each read one row
-    /// and emit one small batch, written to the local disk.
-    pub fn overhead(&self, count: usize) -> anyhow::Result<(f64, Duration, Duration)> {
+    /// and emit one small batch, `in_flight` at a time, written to the local
+    /// disk. Each run writes a new output directory, as a user's run does
+    /// (rewriting one just deleted makes ext4 hunt for inodes it may reuse);
+    /// they are removed at the end.
+    pub fn overhead(&self, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
         let config = self.work.join("config_one_row_per_key.csv");
         if !config.exists() {
             let mut text = String::from("id,some_column,value,weight,name\n");
@@ -207,15 +210,28 @@ impl Bench {
             std::fs::write(&config, text)?;
         }
         let job = self.job("overhead", &self.seed_wasm, &config, "")?;
-        let out = self.work.join("out_overhead");
         let range = format!("0..{count}");
+        let workers = in_flight.to_string();
+        let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
         let mut walls = Vec::new();
         let mut firsts = Vec::new();
-        for _ in 0..self.runs {
+        let mut outs = Vec::new();
+        for run in 0..self.runs {
+            let out = self.work.join(format!("out_overhead_{count}_{in_flight}_{stamp}_{run}"));
+            let dir = out.display().to_string();
             let spawned = SystemTime::now();
-            let wall = time_command(|| self.corral(&job, &["--iterations", &range]), 1, &format!("corral {count} iterations"))?;
+            let what = format!("corral {count} iterations, {in_flight} in flight");
+            let wall = time_command(
+                || self.corral(&job, &["--iterations", &range, "--max-workers", &workers, "--out", &dir]),
+                1,
+                &what,
+            )?;
             walls.push(wall[0]);
             firsts.push(time_to_first_output(&manifest(&out)?, spawned)?);
+            outs.push(out);
+        }
+        for out in outs {
+            std::fs::remove_dir_all(out)?;
         }
         let wall = median(&walls);
         Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))

@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::sync::Semaphore;
+use futures::FutureExt as _;
 use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
@@ -387,14 +388,17 @@ impl IterationTask {
             remove_local_staging(&root.join(iteration_dir(self.iteration)), "");
         }
         let sink = OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows);
-        // The sandbox runs on a task of its own, so that a panic in our host
-        // code fails this iteration only.
-        let (sandbox, config, params, name) =
-            (self.sandbox.clone(), self.config.clone(), self.params_json.clone(), self.job_name.clone());
-        let iteration = self.iteration;
-        let span = tracing::Span::current();
-        let outcome =
-            tokio::spawn(async move { sandbox.run(iteration, &params, &name, config, sink).await }.instrument(span)).await;
+        // A panic in our host code while it serves the guest is caught, so
+        // that it fails this iteration only.
+        let outcome = std::panic::AssertUnwindSafe(self.sandbox.run(
+            self.iteration,
+            &self.params_json,
+            &self.job_name,
+            self.config.clone(),
+            sink,
+        ))
+        .catch_unwind()
+        .await;
         let mut record = IterationRecord::new(self.iteration, self.sandbox.module_sha256(), &self.params_sha256);
         record.started = started_at;
         record.offset_ms = offset_ms;
@@ -423,15 +427,12 @@ impl IterationTask {
                     }
                 }
             }
-            Err(join) => {
-                let message = match join.try_into_panic() {
-                    Ok(panic) => panic
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                        .unwrap_or_else(|| "a panic without a message".into()),
-                    Err(join) => join.to_string(),
-                };
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "a panic without a message".into());
                 record.error = Some(IterationError {
                     kind: ErrorKind::HostPanic,
                     message: format!("corral's host code panicked serving this iteration (a bug of ours; please report it): {message}"),
