@@ -198,8 +198,9 @@ impl Bench {
     /// Per-iteration overhead: `count` iterations that each read one row
     /// and emit one small batch, `in_flight` at a time, written to the local
     /// disk. Each run writes a new output directory, as a user's run does
-    /// (rewriting one just deleted makes ext4 hunt for inodes it may reuse);
-    /// they are removed at the end.
+    /// (writing just after deleting tens of thousands of files makes ext4
+    /// hunt for inodes it may reuse); [`remove_overhead_outputs`] removes
+    /// them once everything is measured.
     pub fn overhead(&self, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
         let config = self.work.join("config_one_row_per_key.csv");
         if !config.exists() {
@@ -215,7 +216,6 @@ impl Bench {
         let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
         let mut walls = Vec::new();
         let mut firsts = Vec::new();
-        let mut outs = Vec::new();
         for run in 0..self.runs {
             let out = self.work.join(format!("out_overhead_{count}_{in_flight}_{stamp}_{run}"));
             let dir = out.display().to_string();
@@ -228,13 +228,20 @@ impl Bench {
             )?;
             walls.push(wall[0]);
             firsts.push(time_to_first_output(&manifest(&out)?, spawned)?);
-            outs.push(out);
-        }
-        for out in outs {
-            std::fs::remove_dir_all(out)?;
         }
         let wall = median(&walls);
         Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))
+    }
+
+    /// Removes the output directories of [`Bench::overhead`].
+    pub fn remove_overhead_outputs(&self) -> anyhow::Result<()> {
+        for entry in std::fs::read_dir(&self.work)? {
+            let entry = entry?;
+            if entry.file_name().to_string_lossy().starts_with("out_overhead_") {
+                std::fs::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(())
     }
 
     /// Fairness: 2 iterations of ~`long_ms` of work and 200 of ~`short_ms`

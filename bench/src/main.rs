@@ -72,6 +72,9 @@ fn main() -> anyhow::Result<()> {
         spark_runs: args.spark_runs,
     };
 
+    // Leftovers of an interrupted earlier invocation, removed long before
+    // the overhead case writes its own.
+    bench.remove_overhead_outputs()?;
     let small = generate(&peers, &work, 1_000_000)?;
     let large = generate(&peers, &work, args.rows)?;
     let large_label = format!("{}M", args.rows / 1_000_000);
@@ -108,6 +111,7 @@ fn main() -> anyhow::Result<()> {
     let (rate_at_cores, wall_at_cores, _) = bench.overhead(10_000, 2)?;
     eprintln!("fairness");
     let fairness = bench.fairness(&work.join("config_one_row_per_key.csv"))?;
+    bench.remove_overhead_outputs()?;
 
     let caps = 2 * 512 * 1024 * 1024;
     let (rate, wall, first) = overhead.last().expect("four counts").1;

@@ -47,6 +47,3 @@ pub mod summary;
 // These dev-dependencies serve the end-to-end tests, not the unit tests.
 #[cfg(test)]
 use {corral_tests as _, inotify as _};
-
-// The allocator of the `corral` binary (see `main.rs`).
-use mimalloc as _;

@@ -6,9 +6,6 @@
 
 use clap::Parser as _;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     let cli = corral::cli::Cli::parse();
     std::process::exit(corral::cli::execute(cli));
