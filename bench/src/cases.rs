@@ -202,6 +202,11 @@ impl Bench {
     /// hunt for inodes it may reuse); [`remove_overhead_outputs`] removes
     /// them once everything is measured.
     pub fn overhead(&self, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
+        self.overhead_under(&self.work, count, in_flight)
+    }
+
+    /// [`Bench::overhead`] with the outputs under `root`.
+    pub fn overhead_under(&self, root: &Path, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
         let config = self.work.join("config_one_row_per_key.csv");
         if !config.exists() {
             let mut text = String::from("id,some_column,value,weight,name\n");
@@ -217,8 +222,9 @@ impl Bench {
         let mut walls = Vec::new();
         let mut firsts = Vec::new();
         for run in 0..self.runs {
-            let out = self.work.join(format!("out_overhead_{count}_{in_flight}_{stamp}_{run}"));
+            let out = root.join(format!("out_overhead_{count}_{in_flight}_{stamp}_{run}"));
             let dir = out.display().to_string();
+            settle_disk()?;
             let spawned = SystemTime::now();
             let what = format!("corral {count} iterations, {in_flight} in flight");
             let wall = time_command(
@@ -231,6 +237,46 @@ impl Bench {
         }
         let wall = median(&walls);
         Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))
+    }
+
+    /// The file system's own floor for [`Bench::overhead`]: `count`
+    /// iterations' directories and files (a staged, renamed Parquet part of
+    /// the same size and a staged, renamed `_SUCCESS` holding a record),
+    /// written by a bare loop on 2 threads with no compute. Iterations/s.
+    pub fn file_floor(&self, count: usize) -> anyhow::Result<f64> {
+        let part = vec![7u8; 1_100];
+        let record = vec![b' '; 700];
+        let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
+        let mut rates = Vec::new();
+        for run in 0..self.runs {
+            let out = self.work.join(format!("out_overhead_floor_{stamp}_{run}"));
+            std::fs::create_dir_all(&out)?;
+            settle_disk()?;
+            let started = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..2)
+                    .map(|thread| {
+                        let (out, part, record) = (&out, &part, &record);
+                        scope.spawn(move || -> std::io::Result<()> {
+                            for n in (thread..count).step_by(2) {
+                                let dir = out.join(format!("iter_{n}"));
+                                std::fs::create_dir(&dir)?;
+                                for (name, body) in [("part-00000.parquet", part), ("_SUCCESS", record)] {
+                                    let staged = dir.join(format!("{name}#1"));
+                                    std::fs::write(&staged, body)?;
+                                    std::fs::rename(&staged, dir.join(name))?;
+                                }
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                threads.into_iter().try_for_each(|t| t.join().expect("the writer does not panic"))
+            })?;
+            rates.push(count as f64 / started.elapsed().as_secs_f64());
+        }
+        rates.sort_by(f64::total_cmp);
+        Ok(rates[rates.len() / 2])
     }
 
     /// Removes the output directories of [`Bench::overhead`].
@@ -295,6 +341,13 @@ fn duckdb_version() -> String {
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default()
+}
+
+/// Writes dirty pages back (`sync`) so that a timed run does not share the
+/// disk with the writeback of the cases before it.
+fn settle_disk() -> anyhow::Result<()> {
+    ensure!(Command::new("sync").status()?.success(), "sync failed");
+    Ok(())
 }
 
 fn sink(store: &Arc<dyn ObjectStore>, root: &Path, n: i64) -> OutputSink {
