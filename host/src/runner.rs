@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use futures::FutureExt as _;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::sync::Semaphore;
-use futures::FutureExt as _;
 use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
