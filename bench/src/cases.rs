@@ -157,8 +157,8 @@ impl Bench {
         let mut native_times = Vec::new();
         for _ in 0..self.runs {
             wasm_times.push(runtime.block_on(run_all(2, |n| {
-                let (sandbox, config, store, params) = (sandbox.clone(), config.clone(), store.clone(), params.clone());
-                let sink = sink(&store, &out.join("wasm"), n);
+                let (sandbox, config, params) = (sandbox.clone(), config.clone(), params.clone());
+                let sink = sink(&out.join("wasm"), n);
                 async move {
                     let outcome = sandbox.run(n, &params, "bench", config, sink).await;
                     let finished = outcome.result.map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -167,8 +167,8 @@ impl Bench {
                 }
             }))?);
             native_times.push(runtime.block_on(run_all(2, |n| {
-                let (config, store, params) = (config.clone(), store.clone(), params.clone());
-                let sink = sink(&store, &out.join("native"), n);
+                let (config, params) = (config.clone(), params.clone());
+                let sink = sink(&out.join("native"), n);
                 let handle = tokio::runtime::Handle::current();
                 async move {
                     let host = tokio::task::spawn_blocking(move || {
@@ -350,9 +350,8 @@ fn settle_disk() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sink(store: &Arc<dyn ObjectStore>, root: &Path, n: i64) -> OutputSink {
-    let dir = corral::location::Location::Local(root.join(format!("iter_{n}"))).prefix();
-    OutputSink::new(store.clone(), dir, u64::MAX, u64::MAX)
+fn sink(root: &Path, n: i64) -> OutputSink {
+    OutputSink::local(root.join(format!("iter_{n}")), u64::MAX, u64::MAX)
 }
 
 /// Runs `iteration(n)` for n in 0..64, `at_once` at a time; returns the wall time.

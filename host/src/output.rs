@@ -1,16 +1,18 @@
 //! One iteration's output: emitted batches checked and streamed into a
-//! Parquet file on the object store, committed (`part-00000.parquet`, then
-//! `_SUCCESS` holding the iteration's record) only when the iteration
-//! succeeds, aborted otherwise.
+//! Parquet file, on the object store or the local disk, committed
+//! (`part-00000.parquet`, then `_SUCCESS` holding the iteration's record)
+//! only when the iteration succeeds, aborted otherwise.
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use object_store::path::Path;
 use object_store::buffered::BufWriter;
+use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::{ArrowWriter, AsyncArrowWriter};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
@@ -21,7 +23,8 @@ pub const PART_FILE: &str = "part-00000.parquet";
 /// in theirs), so a successful iteration costs one object fewer.
 pub const SUCCESS_FILE: &str = "_SUCCESS";
 
-/// Why an emitted batch was refused: the guest's fault (`invalid_output`).
+/// Why an emitted batch was refused (the guest's fault, `invalid_output`)
+/// or could not be written (a storage problem).
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     /// A batch's schema differs from the first batch's.
@@ -49,6 +52,40 @@ pub enum OutputError {
     /// Writing failed (a storage problem, not the guest's).
     #[error("writing the output: {0}")]
     Write(#[from] parquet::errors::ParquetError),
+    /// A local file or directory could not be made (a storage problem).
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The file or directory.
+        path: PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+}
+
+impl OutputError {
+    /// Whether storage failed, rather than the guest's output being refused.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, OutputError::Write(_) | OutputError::Local { .. })
+    }
+}
+
+/// Why an output could not be completed or committed (a storage problem).
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The object store failed.
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+    /// The Parquet writer failed to complete the file.
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// A local file could not be written, renamed or removed.
+    #[error("{}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The file system's error.
+        source: std::io::Error,
+    },
 }
 
 /// What a committed output holds.
@@ -62,11 +99,48 @@ pub struct Committed {
     pub bytes: u64,
 }
 
+/// Where an output goes.
+#[derive(Clone, Debug)]
+enum Target {
+    /// A directory of an object store (S3): the data file streams through
+    /// a multipart upload.
+    Store {
+        /// The store.
+        store: Arc<dyn ObjectStore>,
+        /// The iteration's directory in it.
+        dir: Path,
+    },
+    /// A directory on the local disk, written with `std::fs` on the
+    /// iteration's own task, staged as `NAME#PID` and renamed into place
+    /// as object_store's local store does. That store hands every put to
+    /// a blocking thread; for the many small outputs of short iterations
+    /// those two thread handoffs per iteration cost more CPU than the
+    /// writes themselves (see BENCHMARKS.md, iterations per second).
+    Local {
+        /// The iteration's directory.
+        dir: PathBuf,
+    },
+}
+
+/// The Parquet writer of an output in progress (one per iteration, so
+/// its size does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Writer {
+    /// Streaming to an object store.
+    Store(AsyncArrowWriter<BufWriter>),
+    /// Writing the staging file `staged` on the local disk.
+    Local {
+        /// The writer.
+        writer: ArrowWriter<File>,
+        /// The staging file, renamed to [`PART_FILE`] when complete.
+        staged: PathBuf,
+    },
+}
+
 /// The output of one iteration, in progress.
 pub struct OutputSink {
-    store: Arc<dyn ObjectStore>,
-    dir: Path,
-    writer: Option<AsyncArrowWriter<BufWriter>>,
+    target: Target,
+    writer: Option<Writer>,
     schema: Option<SchemaRef>,
     batches: u64,
     rows: u64,
@@ -79,7 +153,18 @@ impl OutputSink {
     /// A sink writing under `dir` of `store`, refusing more than `max_bytes`
     /// of Arrow data or `max_rows` rows.
     pub fn new(store: Arc<dyn ObjectStore>, dir: Path, max_bytes: u64, max_rows: u64) -> Self {
-        OutputSink { store, dir, writer: None, schema: None, batches: 0, rows: 0, arrow_bytes: 0, max_bytes, max_rows }
+        Self::to(Target::Store { store, dir }, max_bytes, max_rows)
+    }
+
+    /// A sink writing into the local directory `dir` (made when the
+    /// output is written), refusing more than `max_bytes` of Arrow data
+    /// or `max_rows` rows.
+    pub fn local(dir: PathBuf, max_bytes: u64, max_rows: u64) -> Self {
+        Self::to(Target::Local { dir }, max_bytes, max_rows)
+    }
+
+    fn to(target: Target, max_bytes: u64, max_rows: u64) -> Self {
+        OutputSink { target, writer: None, schema: None, batches: 0, rows: 0, arrow_bytes: 0, max_bytes, max_rows }
     }
 
     /// Rows accepted so far.
@@ -112,15 +197,16 @@ impl OutputSink {
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
         self.check(batch)?;
         if self.writer.is_none() {
-            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-            let object = BufWriter::new(self.store.clone(), self.dir.clone().join(PART_FILE));
-            self.writer = Some(AsyncArrowWriter::try_new(object, batch.schema(), Some(props))?);
+            self.writer = Some(self.target.create(batch.schema())?);
             self.schema = Some(batch.schema());
         }
         self.arrow_bytes += batch.get_array_memory_size() as u64;
         self.batches += 1;
         self.rows += batch.num_rows() as u64;
-        self.writer.as_mut().expect("created above").write(batch).await?;
+        match self.writer.as_mut().expect("created above") {
+            Writer::Store(writer) => writer.write(batch).await?,
+            Writer::Local { writer, .. } => writer.write(batch)?,
+        }
         Ok(())
     }
 
@@ -128,41 +214,117 @@ impl OutputSink {
     /// data file; a stale one from an earlier run is removed so that the
     /// directory reflects this run. The output is not committed until
     /// [`Finished::seal`] writes `_SUCCESS`.
-    pub async fn finish(mut self) -> Result<Finished, object_store::Error> {
-        let part = self.dir.clone().join(PART_FILE);
+    pub async fn finish(mut self) -> Result<Finished, CommitError> {
         let (path, bytes) = match self.writer.take() {
-            Some(mut writer) => {
-                writer.finish().await.map_err(parquet_to_store)?;
-                (Some(part.to_string()), writer.bytes_written() as u64)
+            Some(Writer::Store(mut writer)) => {
+                writer.finish().await?;
+                (Some(self.target.part_name()), writer.bytes_written() as u64)
+            }
+            Some(Writer::Local { mut writer, staged }) => {
+                writer.finish()?;
+                let bytes = writer.bytes_written() as u64;
+                drop(writer);
+                let part = staged.with_file_name(PART_FILE);
+                std::fs::rename(&staged, &part).map_err(|source| CommitError::Local { path: part, source })?;
+                (Some(self.target.part_name()), bytes)
             }
             None => {
-                match self.store.delete(&part).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
+                self.target.remove_part().await?;
                 (None, 0)
             }
         };
-        Ok(Finished { store: self.store, dir: self.dir, committed: Committed { path, rows: self.rows, bytes } })
+        Ok(Finished { target: self.target, committed: Committed { path, rows: self.rows, bytes } })
     }
 
-    /// Abandons the output: an upload in progress is aborted, so nothing of
-    /// this attempt becomes visible and an earlier good output stays.
+    /// Abandons the output: an upload in progress is aborted (a staging
+    /// file removed), so nothing of this attempt becomes visible and an
+    /// earlier good output stays.
     pub async fn abort(mut self) {
-        if let Some(writer) = self.writer.take() {
-            let mut upload = writer.into_inner();
-            if let Err(e) = upload.abort().await {
-                tracing::warn!(dir = %self.dir, "aborting an output upload failed: {e}");
+        match self.writer.take() {
+            Some(Writer::Store(writer)) => {
+                let mut upload = writer.into_inner();
+                if let Err(e) = upload.abort().await {
+                    tracing::warn!(dir = %self.target, "aborting an output upload failed: {e}");
+                }
+            }
+            Some(Writer::Local { writer, staged }) => {
+                drop(writer);
+                if let Err(e) = std::fs::remove_file(&staged) {
+                    tracing::warn!(file = %staged.display(), "removing an aborted output's staging file failed: {e}");
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl Target {
+    /// A Parquet writer for `schema`: Snappy-compressed, as Spark writes.
+    fn create(&self, schema: SchemaRef) -> Result<Writer, OutputError> {
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        match self {
+            Target::Store { store, dir } => {
+                let object = BufWriter::new(store.clone(), dir.clone().join(PART_FILE));
+                Ok(Writer::Store(AsyncArrowWriter::try_new(object, schema, Some(props))?))
+            }
+            Target::Local { dir } => {
+                std::fs::create_dir_all(dir).map_err(|source| OutputError::Local { path: dir.clone(), source })?;
+                let staged = staging_path(dir, PART_FILE);
+                let file = File::create(&staged).map_err(|source| OutputError::Local { path: staged.clone(), source })?;
+                Ok(Writer::Local { writer: ArrowWriter::try_new(file, schema, Some(props))?, staged })
+            }
+        }
+    }
+
+    /// The data file's path in its store, as records show it (a local
+    /// file's as object_store's local store names it: no leading `/`).
+    fn part_name(&self) -> String {
+        match self {
+            Target::Store { dir, .. } => dir.clone().join(PART_FILE).to_string(),
+            Target::Local { dir } => crate::location::Location::Local(dir.join(PART_FILE)).prefix().to_string(),
+        }
+    }
+
+    /// Removes a data file an earlier run left, if any.
+    async fn remove_part(&self) -> Result<(), CommitError> {
+        match self {
+            Target::Store { store, dir } => match store.delete(&dir.clone().join(PART_FILE)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e.into()),
+            },
+            Target::Local { dir } => {
+                let part = dir.join(PART_FILE);
+                match std::fs::remove_file(&part) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(source) => Err(CommitError::Local { path: part, source }),
+                }
             }
         }
     }
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Store { dir, .. } => write!(f, "{dir}"),
+            Target::Local { dir } => write!(f, "{}", dir.display()),
+        }
+    }
+}
+
+/// Where a local file is staged before it is renamed to `name`: the
+/// `NAME#N` form of object_store's local store, which its listings hide
+/// and [`remove_local_staging`] removes after a killed run; N is this
+/// process's id, so that two runs never share one.
+fn staging_path(dir: &std::path::Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}#{}", std::process::id()))
+}
+
 /// An output whose data file is complete, waiting for its `_SUCCESS`.
 #[derive(Debug)]
 pub struct Finished {
-    store: Arc<dyn ObjectStore>,
-    dir: Path,
+    target: Target,
     committed: Committed,
 }
 
@@ -173,8 +335,24 @@ impl Finished {
     }
 
     /// Commits the output: writes `_SUCCESS` holding `record`.
-    pub async fn seal(self, record: Vec<u8>) -> Result<Committed, object_store::Error> {
-        self.store.put(&self.dir.join(SUCCESS_FILE), PutPayload::from(record)).await?;
+    pub async fn seal(self, record: Vec<u8>) -> Result<Committed, CommitError> {
+        match &self.target {
+            Target::Store { store, dir } => {
+                store.put(&dir.clone().join(SUCCESS_FILE), PutPayload::from(record)).await?;
+            }
+            Target::Local { dir } => {
+                let local = |path: &std::path::Path| {
+                    let path = path.to_owned();
+                    move |source| CommitError::Local { path, source }
+                };
+                // No data file means the directory may not exist yet.
+                std::fs::create_dir_all(dir).map_err(local(dir))?;
+                let staged = staging_path(dir, SUCCESS_FILE);
+                std::fs::write(&staged, record).map_err(local(&staged))?;
+                let success = dir.join(SUCCESS_FILE);
+                std::fs::rename(&staged, &success).map_err(local(&success))?;
+            }
+        }
         Ok(self.committed)
     }
 }
@@ -183,10 +361,6 @@ fn describe(schema: &SchemaRef) -> String {
     let fields: Vec<String> =
         schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
     format!("({})", fields.join(", "))
-}
-
-fn parquet_to_store(e: parquet::errors::ParquetError) -> object_store::Error {
-    object_store::Error::Generic { store: "parquet", source: Box::new(e) }
 }
 
 /// Removes the staging files a killed run left in the local directory `dir`
@@ -226,5 +400,104 @@ mod tests {
         let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
         assert_eq!(left, ["_SUCCESS", "notes#draft", "part-00000.parquet"]);
+    }
+
+    fn batch(values: &[i64]) -> RecordBatch {
+        let array = arrow_array::Int64Array::from(values.to_vec());
+        RecordBatch::try_from_iter([("v", Arc::new(array) as arrow_array::ArrayRef)]).unwrap()
+    }
+
+    fn listing(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        names
+    }
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(future)
+    }
+
+    #[test]
+    fn a_local_output_is_staged_then_renamed_into_place_and_sealed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/iter_7");
+        let committed = block_on(async {
+            let mut sink = OutputSink::local(dir.clone(), u64::MAX, u64::MAX);
+            sink.write(&batch(&[1, 2, 3])).await.unwrap();
+            sink.write(&batch(&[4])).await.unwrap();
+            // Until it is finished, only the staging file exists.
+            assert_eq!(listing(&dir), [format!("{PART_FILE}#{}", std::process::id())]);
+            let finished = sink.finish().await.unwrap();
+            finished.seal(b"{\"iteration\":7}".to_vec()).await.unwrap()
+        });
+        assert_eq!(listing(&dir), [SUCCESS_FILE, PART_FILE]);
+        assert_eq!(committed.rows, 4);
+        assert_eq!(committed.bytes, std::fs::metadata(dir.join(PART_FILE)).unwrap().len());
+        let part = committed.path.expect("a data file");
+        assert!(!part.starts_with('/') && part.ends_with("a/iter_7/part-00000.parquet"), "{part}");
+        assert_eq!(std::fs::read(dir.join(SUCCESS_FILE)).unwrap(), b"{\"iteration\":7}");
+        let file = File::open(dir.join(PART_FILE)).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+        let rows: Vec<i64> = reader
+            .flat_map(|b| b.unwrap().column(0).as_any().downcast_ref::<arrow_array::Int64Array>().unwrap().values().to_vec())
+            .collect();
+        assert_eq!(rows, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn an_aborted_local_output_leaves_the_earlier_output_and_no_staging_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("iter_1");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join(PART_FILE), b"earlier").unwrap();
+        std::fs::write(dir.join(SUCCESS_FILE), b"earlier record").unwrap();
+        block_on(async {
+            let mut sink = OutputSink::local(dir.clone(), u64::MAX, u64::MAX);
+            sink.write(&batch(&[1])).await.unwrap();
+            sink.abort().await;
+        });
+        assert_eq!(listing(&dir), [SUCCESS_FILE, PART_FILE]);
+        assert_eq!(std::fs::read(dir.join(PART_FILE)).unwrap(), b"earlier");
+    }
+
+    #[test]
+    fn a_local_output_with_nothing_emitted_removes_an_earlier_data_file() {
+        let root = tempfile::tempdir().unwrap();
+        let stale = root.path().join("iter_2");
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join(PART_FILE), b"from an earlier run").unwrap();
+        let fresh = root.path().join("iter_3");
+        for dir in [&stale, &fresh] {
+            let committed = block_on(async {
+                let finished = OutputSink::local(dir.clone(), u64::MAX, u64::MAX).finish().await.unwrap();
+                finished.seal(b"{}".to_vec()).await.unwrap()
+            });
+            assert_eq!(committed, Committed { path: None, rows: 0, bytes: 0 });
+            // The directory reflects this run: its marker only.
+            assert_eq!(listing(dir), [SUCCESS_FILE], "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_local_output_that_cannot_be_created_is_a_storage_error_naming_the_path() {
+        let root = tempfile::tempdir().unwrap();
+        // A file where the iteration's directory should be.
+        let dir = root.path().join("iter_4");
+        std::fs::write(&dir, b"in the way").unwrap();
+        let err = block_on(async {
+            let mut sink = OutputSink::local(dir.clone(), u64::MAX, u64::MAX);
+            sink.write(&batch(&[1])).await.unwrap_err()
+        });
+        assert!(err.is_storage(), "{err:?}");
+        assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+        let err = block_on(OutputSink::local(dir.clone(), u64::MAX, u64::MAX).finish()).unwrap_err();
+        assert!(matches!(&err, CommitError::Local { path, .. } if path.starts_with(&dir)), "{err:?}");
+        // The refused batches of a guest are not storage errors.
+        let err = block_on(async {
+            let mut sink = OutputSink::local(root.path().join("iter_5"), u64::MAX, 1);
+            sink.write(&batch(&[1, 2])).await.unwrap_err()
+        });
+        assert!(!err.is_storage(), "{err:?}");
+        assert!(!root.path().join("iter_5").exists(), "a refused batch makes nothing");
     }
 }

@@ -182,6 +182,8 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     let params_sha256: Arc<str> = params_sha256(&job.params).into();
     let output_root = job.output.prefix();
     let local_root = job.output.as_local().map(PathBuf::from);
+    // Only a directory that exists can hold a killed run's staging files.
+    let earlier_outputs = local_root.as_ref().is_some_and(|root| root.exists());
     if let Some(root) = &local_root {
         // Staging files a killed run left: the manifest's and the records'
         // here, each iteration's before it runs.
@@ -269,6 +271,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             params_sha256: params_sha256.clone(),
             stats: storage.stats().clone(),
             local_root: local_root.clone(),
+            earlier_outputs,
             stale_failures: stale_failures.clone(),
         };
         let slots = slots.clone();
@@ -373,6 +376,9 @@ struct IterationTask {
     stats: Arc<RequestStats>,
     /// The output directory, when it is on the local disk.
     local_root: Option<PathBuf>,
+    /// Whether the local output directory existed when the run began (so
+    /// that an iteration's directory may hold a killed run's staging files).
+    earlier_outputs: bool,
     /// Iterations with a failure record from an earlier run.
     stale_failures: Arc<HashSet<i64>>,
 }
@@ -382,12 +388,20 @@ impl IterationTask {
         let started_at = now_rfc3339();
         let started = Instant::now();
         let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
-        let dir = self.root.clone().join(iteration_dir(self.iteration));
-        if let Some(root) = &self.local_root {
-            // A killed run may have left staging files of this iteration.
-            remove_local_staging(&root.join(iteration_dir(self.iteration)), "");
-        }
-        let sink = OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows);
+        let sink = match &self.local_root {
+            Some(root) => {
+                let dir = root.join(iteration_dir(self.iteration));
+                if self.earlier_outputs {
+                    // A killed run may have left staging files of this iteration.
+                    remove_local_staging(&dir, "");
+                }
+                OutputSink::local(dir, self.max_output, self.max_output_rows)
+            }
+            None => {
+                let dir = self.root.clone().join(iteration_dir(self.iteration));
+                OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows)
+            }
+        };
         // A panic in our host code while it serves the guest is caught, so
         // that it fails this iteration only.
         let outcome = std::panic::AssertUnwindSafe(self.sandbox.run(

@@ -14,7 +14,7 @@ use super::bindings::corral::transform::{host, types};
 use super::limiter::MemoryLimiter;
 use crate::config_table::{ConfigScan, ConfigTable};
 use crate::filter::{CmpOp, Comparison, Literal, ScanRequest};
-use crate::output::{OutputError, OutputSink};
+use crate::output::OutputSink;
 
 /// Bytes of log text a guest may write through `log` per iteration.
 pub const LOG_BUDGET_BYTES: u64 = 1024 * 1024;
@@ -184,9 +184,10 @@ impl host::Host for IterationState {
         let sink = self.sink.as_mut().expect("the sink lives until the call returns");
         for batch in &batches {
             if let Err(e) = sink.write(batch).await {
-                let failure = match e {
-                    OutputError::Write(e) => HostFailure::Storage(format!("writing the output failed: {e}")),
-                    other => HostFailure::InvalidOutput(other.to_string()),
+                let failure = if e.is_storage() {
+                    HostFailure::Storage(format!("writing the output failed: {e}"))
+                } else {
+                    HostFailure::InvalidOutput(e.to_string())
                 };
                 return Ok(Err(self.fail(failure)));
             }

@@ -83,3 +83,24 @@ fn a_failed_rerun_keeps_the_previous_good_output() {
     assert_eq!(std::fs::read(fx.part(4)).unwrap(), good, "the earlier output is intact");
     assert_eq!(files_under(&fx.out().join("iter_4")), ["_SUCCESS", "part-00000.parquet"]);
 }
+
+#[test]
+fn an_iteration_whose_local_output_cannot_be_written_fails_as_storage_naming_the_path() {
+    let fx = Fixture::new(2_000);
+    let job = fx.job(guests::EVIL, &[0, 1, 2], "", "");
+    // A file where iteration 1's output directory goes.
+    std::fs::create_dir_all(fx.out()).unwrap();
+    let blocked = fx.out().join("iter_1");
+    std::fs::write(&blocked, b"in the way").unwrap();
+    let out = corral(&[&"run", &job]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let error = &record(&manifest, 1)["error"];
+    assert_eq!(error["kind"], "storage", "{error}");
+    assert!(error["message"].as_str().unwrap().contains(&blocked.display().to_string()), "{error}");
+    assert_eq!(std::fs::read(&blocked).unwrap(), b"in the way", "nothing of the user's is overwritten");
+    for n in [0, 2] {
+        assert_eq!(record(&manifest, n)["status"], "succeeded");
+        assert_eq!(read_passthrough(&fx, n), passthrough(&fx.rows, n), "iteration {n}");
+    }
+}
