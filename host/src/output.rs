@@ -53,19 +53,14 @@ pub enum OutputError {
     #[error("writing the output: {0}")]
     Write(#[from] parquet::errors::ParquetError),
     /// A local file or directory could not be made (a storage problem).
-    #[error("{}: {source}", path.display())]
-    Local {
-        /// The file or directory.
-        path: PathBuf,
-        /// The file system's error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Local(#[from] LocalFileError),
 }
 
 impl OutputError {
     /// Whether storage failed, rather than the guest's output being refused.
     pub fn is_storage(&self) -> bool {
-        matches!(self, OutputError::Write(_) | OutputError::Local { .. })
+        matches!(self, OutputError::Write(_) | OutputError::Local(_))
     }
 }
 
@@ -79,13 +74,26 @@ pub enum CommitError {
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
     /// A local file could not be written, renamed or removed.
-    #[error("{}: {source}", path.display())]
-    Local {
-        /// The file.
-        path: PathBuf,
-        /// The file system's error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Local(#[from] LocalFileError),
+}
+
+/// A file system operation on a local output's file or directory failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct LocalFileError {
+    /// The file or directory.
+    pub path: PathBuf,
+    /// The file system's error.
+    pub source: std::io::Error,
+}
+
+impl LocalFileError {
+    /// Maps an error of an operation on `path` (for `map_err`).
+    fn at(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> LocalFileError {
+        let path = path.to_owned();
+        move |source| LocalFileError { path, source }
+    }
 }
 
 /// What a committed output holds.
@@ -225,7 +233,7 @@ impl OutputSink {
                 let bytes = writer.bytes_written() as u64;
                 drop(writer);
                 let part = staged.with_file_name(PART_FILE);
-                std::fs::rename(&staged, &part).map_err(|source| CommitError::Local { path: part, source })?;
+                std::fs::rename(&staged, &part).map_err(LocalFileError::at(&part))?;
                 (Some(self.target.part_name()), bytes)
             }
             None => {
@@ -268,9 +276,9 @@ impl Target {
                 Ok(Writer::Store(AsyncArrowWriter::try_new(object, schema, Some(props))?))
             }
             Target::Local { dir } => {
-                std::fs::create_dir_all(dir).map_err(|source| OutputError::Local { path: dir.clone(), source })?;
+                std::fs::create_dir_all(dir).map_err(LocalFileError::at(dir))?;
                 let staged = staging_path(dir, PART_FILE);
-                let file = File::create(&staged).map_err(|source| OutputError::Local { path: staged.clone(), source })?;
+                let file = File::create(&staged).map_err(LocalFileError::at(&staged))?;
                 Ok(Writer::Local { writer: ArrowWriter::try_new(file, schema, Some(props))?, staged })
             }
         }
@@ -297,7 +305,7 @@ impl Target {
                 match std::fs::remove_file(&part) {
                     Ok(()) => Ok(()),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(source) => Err(CommitError::Local { path: part, source }),
+                    Err(source) => Err(LocalFileError { path: part, source }.into()),
                 }
             }
         }
@@ -341,16 +349,14 @@ impl Finished {
                 store.put(&dir.clone().join(SUCCESS_FILE), PutPayload::from(record)).await?;
             }
             Target::Local { dir } => {
-                let local = |path: &std::path::Path| {
-                    let path = path.to_owned();
-                    move |source| CommitError::Local { path, source }
-                };
-                // No data file means the directory may not exist yet.
-                std::fs::create_dir_all(dir).map_err(local(dir))?;
+                if self.committed.path.is_none() {
+                    // No data file: the directory may not exist yet.
+                    std::fs::create_dir_all(dir).map_err(LocalFileError::at(dir))?;
+                }
                 let staged = staging_path(dir, SUCCESS_FILE);
-                std::fs::write(&staged, record).map_err(local(&staged))?;
+                std::fs::write(&staged, record).map_err(LocalFileError::at(&staged))?;
                 let success = dir.join(SUCCESS_FILE);
-                std::fs::rename(&staged, &success).map_err(local(&success))?;
+                std::fs::rename(&staged, &success).map_err(LocalFileError::at(&success))?;
             }
         }
         Ok(self.committed)
@@ -491,7 +497,7 @@ mod tests {
         assert!(err.is_storage(), "{err:?}");
         assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
         let err = block_on(OutputSink::local(dir.clone(), u64::MAX, u64::MAX).finish()).unwrap_err();
-        assert!(matches!(&err, CommitError::Local { path, .. } if path.starts_with(&dir)), "{err:?}");
+        assert!(matches!(&err, CommitError::Local(e) if e.path.starts_with(&dir)), "{err:?}");
         // The refused batches of a guest are not storage errors.
         let err = block_on(async {
             let mut sink = OutputSink::local(root.path().join("iter_5"), u64::MAX, 1);
