@@ -147,7 +147,7 @@ impl Bench {
         let job = Job::load(&job_path, &Overrides::default())?;
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
-        let config = Arc::new(runtime.block_on(ConfigTable::load(&job.config, store.as_ref()))?);
+        let config = Arc::new(runtime.block_on(ConfigTable::load(&job.config, store.clone()))?);
         let arrow_bytes = config.memory_bytes() as u64;
         let bytes = std::fs::read(&self.seed_wasm)?;
         let sandbox = Arc::new(Sandbox::new(&bytes, &job.module, job.limits, false, None)?);

@@ -236,9 +236,9 @@ fn arrow_bytes(csv: &Path) -> anyhow::Result<u64> {
         &Default::default(),
     )?
     .config;
-    let store = object_store::local::LocalFileSystem::new();
+    let store: std::sync::Arc<dyn object_store::ObjectStore> = std::sync::Arc::new(object_store::local::LocalFileSystem::new());
     let runtime = tokio::runtime::Runtime::new()?;
-    let table = runtime.block_on(corral::config_table::ConfigTable::load(&spec, &store))?;
+    let table = runtime.block_on(corral::config_table::ConfigTable::load(&spec, store))?;
     Ok(table.memory_bytes() as u64)
 }
 

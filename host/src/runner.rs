@@ -166,7 +166,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         Sandbox::new(&module_bytes, &module_location, limits, deterministic, cache.as_ref())
     });
     let load_started = Instant::now();
-    let config = ConfigTable::load(&job.config, config_store.as_ref()).await;
+    let config = ConfigTable::load(&job.config, config_store.clone()).await;
     let sandbox = compile.await.expect("compiling does not panic")?;
     let config = Arc::new(config?);
     tracing::info!(

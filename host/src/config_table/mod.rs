@@ -1,25 +1,32 @@
 //! The config table: read once from storage into Arrow batches shared by
 //! every iteration, optionally indexed by a key column so that
 //! `key == n` scans touch only the matching rows.
+//!
+//! The file streams through the parser as it is read (its bytes are never
+//! held whole, for CSV), parsed on every core; an index is built batch by
+//! batch on the parsing threads.
 
-use std::collections::HashMap;
-use std::io::Cursor;
-use std::sync::Arc;
+mod csv;
+mod index;
+mod parquet;
+mod source;
 
-use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Int64Type, UInt64Type};
-use arrow_schema::{ArrowError, DataType, SchemaRef};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_schema::{ArrowError, SchemaRef};
 use arrow_select::coalesce::BatchCoalescer;
 use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::filter::{BoundScan, CmpOp, Literal, ScanError, ScanRequest};
+use self::csv::{CsvFailure, CsvHead};
+use self::index::{KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, lookup_key};
+use self::parquet::ParquetFile;
+use self::source::{ByteSource, ChunkReader};
+use crate::filter::{BoundScan, CmpOp, ScanError, ScanRequest};
 use crate::job::{ConfigFormat, ConfigSpec};
 use crate::location::Location;
-
-/// Rows sampled to infer a CSV's schema when none is declared.
-const INFER_ROWS: usize = 20_000;
 
 /// Why the config table could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -57,33 +64,6 @@ pub enum ConfigError {
     },
 }
 
-/// A partition key value.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Key {
-    Null,
-    Int(i64),
-    UInt(u64),
-    Text(String),
-    Bool(bool),
-}
-
-/// The type a key column is normalised to before hashing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum KeyKind {
-    Int,
-    UInt,
-    Text,
-    Bool,
-}
-
-/// Rows grouped by the key column.
-#[derive(Debug)]
-struct PartitionIndex {
-    column: usize,
-    kind: KeyKind,
-    groups: HashMap<Key, Vec<RecordBatch>>,
-}
-
 /// The config table, in memory, shared by all iterations.
 #[derive(Debug)]
 pub struct ConfigTable {
@@ -93,44 +73,101 @@ pub struct ConfigTable {
     index: Option<PartitionIndex>,
     rows: usize,
     batch_rows: usize,
+    /// Per column, the index built on its first `column == v` scan when no
+    /// index was declared (`None` inside: not indexable, or over the limit).
+    first_filter_indexes: Vec<OnceLock<Option<PositionIndex>>>,
+    first_filter_indexes_built: AtomicUsize,
 }
 
+/// Opens the config file for reading (again, if a parse must be redone).
+type Open<'a> = dyn FnMut() -> Result<ByteSource, ConfigError> + 'a;
+
 impl ConfigTable {
-    /// Reads the config once from `store` and builds the index if asked.
-    pub async fn load(spec: &ConfigSpec, store: &dyn ObjectStore) -> Result<ConfigTable, ConfigError> {
-        let path = spec.location.prefix();
-        let bytes = match store.get(&path).await {
-            Ok(result) => result.bytes().await,
-            Err(e) => Err(e),
-        }
-        .map_err(|source| match source {
-            object_store::Error::NotFound { .. } => ConfigError::NotFound(spec.location.clone()),
-            source => ConfigError::Read { location: spec.location.clone(), source },
-        })?;
+    /// Reads the config once from `store`, parsing it as it streams in, and
+    /// builds the index if asked.
+    pub async fn load(spec: &ConfigSpec, store: Arc<dyn ObjectStore>) -> Result<ConfigTable, ConfigError> {
         let spec = spec.clone();
-        tokio::task::spawn_blocking(move || ConfigTable::parse(&spec, bytes))
-            .await
-            .expect("config parsing does not panic")
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let location = spec.location.clone();
+            let mut open = || {
+                let path = location.prefix();
+                handle
+                    .block_on(async { ByteSource::of(store.get(&path).await?) })
+                    .map_err(|source| match source {
+                        object_store::Error::NotFound { .. } => ConfigError::NotFound(location.clone()),
+                        source => ConfigError::Read { location: location.clone(), source },
+                    })
+            };
+            ConfigTable::read(&spec, &mut open)
+        })
+        .await
+        .expect("config parsing does not panic")
     }
 
     /// Parses the bytes of a config file.
     pub fn parse(spec: &ConfigSpec, bytes: Bytes) -> Result<ConfigTable, ConfigError> {
-        let (schema, batches) = match spec.format {
-            ConfigFormat::Csv => parse_csv(spec, bytes),
-            ConfigFormat::Parquet => parse_parquet(bytes, spec.batch_rows),
-        }
-        .map_err(|(source, format, hint)| ConfigError::Parse {
-            location: spec.location.clone(),
-            format,
-            source,
-            hint,
-        })?;
-        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-        let mut table = ConfigTable { schema, batches, index: None, rows, batch_rows: spec.batch_rows };
-        if let Some(key) = &spec.partition_by {
-            table.build_index(key)?;
-        }
-        Ok(table)
+        ConfigTable::read(spec, &mut || Ok(ByteSource::Memory(Some(bytes.clone()))))
+    }
+
+    fn read(spec: &ConfigSpec, open: &mut Open<'_>) -> Result<ConfigTable, ConfigError> {
+        let read_error = |source| ConfigError::Read { location: spec.location.clone(), source };
+        let parse_error = |format, source, hint| ConfigError::Parse { location: spec.location.clone(), format, source, hint };
+        let key_error = |reason: String| ConfigError::PartitionKey {
+            column: spec.partition_by.clone().unwrap_or_default(),
+            reason,
+        };
+        let inferred_hint = if spec.schema.is_none() {
+            " (the schema was inferred from the first rows; declare it with config.schema if later rows differ)"
+        } else {
+            ""
+        };
+        let csv_error = |failure, hint| match failure {
+            CsvFailure::Read(source) => read_error(source),
+            CsvFailure::Parse(source) => parse_error("CSV", source, hint),
+        };
+        let (schema, layout, prepared) = match spec.format {
+            ConfigFormat::Csv => {
+                let head = CsvHead::read(spec, open()?).map_err(|f| csv_error(f, ""))?;
+                let schema = head.schema.clone();
+                let layout = Layout::new(&schema, spec.partition_by.as_deref()).map_err(key_error)?;
+                let prepared = match head.parse_parallel(spec, &layout) {
+                    Ok(prepared) => prepared,
+                    Err(CsvFailure::Read(source)) => return Err(read_error(source)),
+                    Err(CsvFailure::Parse(_)) => {
+                        // A block's line numbers are not the file's: parse
+                        // the file again on one thread, for arrow's own
+                        // message with the true line (or, should the cut
+                        // have been wrong, the rows).
+                        let reader = ChunkReader::new(Bytes::new(), open()?);
+                        csv::parse_sequential(spec, &schema, reader, spec.header, &layout)
+                            .map_err(|f| csv_error(f, inferred_hint))?
+                    }
+                };
+                (schema, layout, prepared)
+            }
+            ConfigFormat::Parquet => {
+                let bytes = open()?.read_all().map_err(read_error)?;
+                let file = ParquetFile::open(bytes).map_err(|e| parse_error("Parquet", e, ""))?;
+                let schema = file.schema();
+                let layout = Layout::new(&schema, spec.partition_by.as_deref()).map_err(key_error)?;
+                let prepared = file.decode(spec.batch_rows, &layout).map_err(|e| parse_error("Parquet", e, ""))?;
+                (schema, layout, prepared)
+            }
+        };
+        let (batches, index) = layout.assemble(&schema, prepared, spec.batch_rows).map_err(|e| key_error(e.to_string()))?;
+        let groups = index.iter().flat_map(|i| i.groups.values().flatten());
+        let rows = batches.iter().chain(groups).map(RecordBatch::num_rows).sum();
+        let first_filter_indexes = schema.fields().iter().map(|_| OnceLock::new()).collect();
+        Ok(ConfigTable {
+            schema,
+            batches,
+            index,
+            rows,
+            batch_rows: spec.batch_rows,
+            first_filter_indexes,
+            first_filter_indexes_built: AtomicUsize::new(0),
+        })
     }
 
     /// The table's schema.
@@ -147,113 +184,45 @@ impl ConfigTable {
     pub fn memory_bytes(&self) -> usize {
         let batches = self.batches.iter();
         let groups = self.index.iter().flat_map(|i| i.groups.values().flatten());
-        batches.chain(groups).map(RecordBatch::get_array_memory_size).sum()
-    }
-
-    fn build_index(&mut self, key: &str) -> Result<(), ConfigError> {
-        let err = |reason: String| ConfigError::PartitionKey { column: key.to_owned(), reason };
-        let column = self.schema.index_of(key).map_err(|_| {
-            let names: Vec<_> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
-            err(format!("no such column (columns: {})", names.join(", ")))
-        })?;
-        let data_type = self.schema.field(column).data_type();
-        let kind = match data_type {
-            t if t.is_signed_integer() => KeyKind::Int,
-            t if t.is_unsigned_integer() => KeyKind::UInt,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => KeyKind::Text,
-            DataType::Boolean => KeyKind::Bool,
-            other => return Err(err(format!("its type {other} cannot be indexed (use an integer, string or boolean column)"))),
-        };
-        // Each loaded batch is split by key on its own; the batches are
-        // shared out between the cores, and the parts gathered in order.
-        let batches = std::mem::take(&mut self.batches);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
-        let per_thread = batches.len().div_ceil(threads).max(1);
-        let split = |batch: &RecordBatch| -> Result<Vec<(Key, RecordBatch)>, ArrowError> {
-            let keys = normalise_keys(batch.column(column), kind)?;
-            let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
-            for row in 0..batch.num_rows() {
-                rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
-            }
-            rows_by_key
-                .into_iter()
-                .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
-                .collect()
-        };
-        // Each thread owns its batches and drops each once split, so that
-        // the table is never held twice over.
-        let mut owned = batches.into_iter();
-        let chunks: Vec<Vec<RecordBatch>> =
-            std::iter::from_fn(|| Some(owned.by_ref().take(per_thread).collect::<Vec<_>>()).filter(|c| !c.is_empty())).collect();
-        let split = &split;
-        let parts: Vec<Result<Vec<(Key, RecordBatch)>, ArrowError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        let mut out = Vec::new();
-                        for batch in chunk {
-                            out.extend(split(&batch)?);
-                        }
-                        Ok(out)
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("splitting a batch does not panic")).collect()
-        });
-        let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
-        for chunk in parts {
-            for (key, part) in chunk.map_err(|e| err(e.to_string()))? {
-                slices.entry(key).or_default().push(part);
-            }
-        }
-        // Each group is made of a part per loaded batch: concatenate them
-        // once into batches of about the scan size (allocated to fit), so that
-        // scans hand over few large batches without copying.
-        let mut groups = HashMap::with_capacity(slices.len());
-        for (key, parts) in slices {
-            let mut out = Vec::new();
-            let mut pending: Vec<RecordBatch> = Vec::new();
-            let mut pending_rows = 0;
-            for part in parts {
-                pending_rows += part.num_rows();
-                pending.push(part);
-                if pending_rows >= self.batch_rows {
-                    out.push(arrow_select::concat::concat_batches(&self.schema, &pending).map_err(|e| err(e.to_string()))?);
-                    pending.clear();
-                    pending_rows = 0;
-                }
-            }
-            if !pending.is_empty() {
-                out.push(arrow_select::concat::concat_batches(&self.schema, &pending).map_err(|e| err(e.to_string()))?);
-            }
-            groups.insert(key, out);
-        }
-        self.index = Some(PartitionIndex { column, kind, groups });
-        Ok(())
+        let positions: usize = self.first_filter_indexes.iter().filter_map(|i| i.get()?.as_ref()).map(PositionIndex::memory_bytes).sum();
+        batches.chain(groups).map(RecordBatch::get_array_memory_size).sum::<usize>() + positions
     }
 
     /// Opens a scan: checks the request against the schema and picks the
-    /// batches to read (one partition when the filter pins the key).
+    /// batches to read (one partition when the filter pins the declared
+    /// key; the rows of one key when it pins a column indexed on its first
+    /// such scan).
     pub fn scan(self: &Arc<Self>, request: &ScanRequest) -> Result<ConfigScan, ScanError> {
         let mut request = request.clone();
-        let mut sources: Option<Vec<RecordBatch>> = None;
+        let mut sources: Option<Vec<Source>> = None;
+        let pinned = |request: &ScanRequest, column: &str| {
+            let pos = request.filter.iter().position(|c| c.column == column && c.op == CmpOp::Eq)?;
+            // Bind first so that an incomparable literal is still an error.
+            let one = ScanRequest { filter: vec![request.filter[pos].clone()], ..Default::default() };
+            Some(BoundScan::bind(&one, &self.schema).map(|_| pos))
+        };
         if let Some(index) = &self.index {
-            let key_name = self.schema.field(index.column).name();
-            if let Some(pos) = request.filter.iter().position(|c| &c.column == key_name && c.op == CmpOp::Eq) {
-                // Bind first so that an incomparable literal is still an error.
-                BoundScan::bind(&ScanRequest { filter: vec![request.filter[pos].clone()], ..Default::default() }, &self.schema)?;
+            if let Some(pos) = pinned(&request, self.schema.field(index.column).name()).transpose()? {
                 let group = match lookup_key(&request.filter[pos].value, index.kind) {
                     KeyLookup::Key(key) => index.groups.get(&key).cloned().unwrap_or_default(),
                     KeyLookup::NoRows => Vec::new(),
                 };
                 request.filter.remove(pos);
-                sources = Some(group);
+                sources = Some(group.into_iter().map(|batch| (batch, None)).collect());
+            }
+        } else if let Some((pos, index)) = self.first_filter_index(&request) {
+            if pinned(&request, &request.filter[pos].column).transpose()?.is_some() {
+                let group = match lookup_key(&request.filter[pos].value, index.kind) {
+                    KeyLookup::Key(key) => index.positions.get(&key).map(Vec::as_slice).unwrap_or_default(),
+                    KeyLookup::NoRows => &[],
+                };
+                request.filter.remove(pos);
+                sources = Some(group.iter().map(|(batch, rows)| (self.batches[*batch].clone(), Some(rows.clone()))).collect());
             }
         }
         let sources = sources.unwrap_or_else(|| match &self.index {
-            Some(index) => index.groups.values().flatten().cloned().collect(),
-            None => self.batches.clone(),
+            Some(index) => index.groups.values().flatten().map(|batch| (batch.clone(), None)).collect(),
+            None => self.batches.iter().map(|batch| (batch.clone(), None)).collect(),
         });
         let bound = BoundScan::bind(&request, &self.schema)?;
         let batch_rows = request.batch_rows.map_or(self.batch_rows, |n| n.max(1) as usize);
@@ -265,59 +234,54 @@ impl ConfigTable {
             rows_out: 0,
         })
     }
-}
 
-enum KeyLookup {
-    Key(Key),
-    NoRows,
-}
-
-fn lookup_key(value: &Literal, kind: KeyKind) -> KeyLookup {
-    let key = match (value, kind) {
-        (Literal::Null, _) => Some(Key::Null),
-        (Literal::Int(v), KeyKind::Int) => Some(Key::Int(*v)),
-        (Literal::Int(v), KeyKind::UInt) => u64::try_from(*v).ok().map(Key::UInt),
-        (Literal::Uint(v), KeyKind::UInt) => Some(Key::UInt(*v)),
-        (Literal::Uint(v), KeyKind::Int) => i64::try_from(*v).ok().map(Key::Int),
-        (Literal::Float(v), KeyKind::Int) if v.fract() == 0.0 && v.abs() < 9.0e18 => Some(Key::Int(*v as i64)),
-        (Literal::Float(v), KeyKind::UInt) if v.fract() == 0.0 && *v >= 0.0 && *v < 1.8e19 => Some(Key::UInt(*v as u64)),
-        (Literal::Float(_), _) => None,
-        (Literal::Text(v), KeyKind::Text) => Some(Key::Text(v.clone())),
-        (Literal::Text(v), KeyKind::Int) => v.trim().parse().ok().map(Key::Int),
-        (Literal::Text(v), KeyKind::UInt) => v.trim().parse().ok().map(Key::UInt),
-        (Literal::Boolean(v), KeyKind::Bool) => Some(Key::Bool(*v)),
-        _ => None,
-    };
-    key.map_or(KeyLookup::NoRows, KeyLookup::Key)
-}
-
-fn normalise_keys(column: &ArrayRef, kind: KeyKind) -> Result<ArrayRef, ArrowError> {
-    let to = match kind {
-        KeyKind::Int => DataType::Int64,
-        KeyKind::UInt => DataType::UInt64,
-        KeyKind::Text => DataType::Utf8,
-        KeyKind::Bool => DataType::Boolean,
-    };
-    arrow_cast::cast(column, &to)
-}
-
-fn key_at(keys: &ArrayRef, kind: KeyKind, row: usize) -> Key {
-    if keys.is_null(row) {
-        return Key::Null;
-    }
-    match kind {
-        KeyKind::Int => Key::Int(keys.as_primitive::<Int64Type>().value(row)),
-        KeyKind::UInt => Key::UInt(keys.as_primitive::<UInt64Type>().value(row)),
-        KeyKind::Text => Key::Text(keys.as_string::<i32>().value(row).to_owned()),
-        KeyKind::Bool => Key::Bool(keys.as_boolean().value(row)),
+    /// The index of the first `column == v` of `request` whose column can
+    /// be indexed, built on the first scan that asks (at most
+    /// [`MAX_FIRST_FILTER_INDEXES`] columns are), and the comparison's position.
+    fn first_filter_index(&self, request: &ScanRequest) -> Option<(usize, &PositionIndex)> {
+        let (pos, column, kind) = request.filter.iter().enumerate().find_map(|(pos, c)| {
+            let column = self.schema.index_of(&c.column).ok().filter(|_| c.op == CmpOp::Eq)?;
+            Some((pos, column, KeyKind::of(self.schema.field(column).data_type()).ok()?))
+        })?;
+        let index = self.first_filter_indexes[column].get_or_init(|| {
+            if self.first_filter_indexes_built.fetch_add(1, Ordering::Relaxed) >= MAX_FIRST_FILTER_INDEXES {
+                return None;
+            }
+            let started = std::time::Instant::now();
+            let name = self.schema.field(column).name();
+            match PositionIndex::build(&self.batches, column, kind) {
+                Ok(index) => {
+                    tracing::info!(
+                        column = %name,
+                        keys = index.positions.len(),
+                        bytes = index.memory_bytes(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "indexed the config by `{name}` on its first `{name} == v` scan (set config.partition_by for a faster one)"
+                    );
+                    Some(index)
+                }
+                Err(e) => {
+                    tracing::warn!(column = %name, "cannot index the config by `{name}`: {e}");
+                    None
+                }
+            }
+        });
+        Some((pos, index.as_ref()?))
     }
 }
+
+/// A batch of the table, and the rows of it a scan reads (all when `None`).
+type Source = (RecordBatch, Option<UInt32Array>);
+
+/// Columns indexed on their first `column == v` scan, at most (4 bytes a
+/// row each).
+pub const MAX_FIRST_FILTER_INDEXES: usize = 2;
 
 /// An open scan: yields filtered, projected batches of at most the scan's
 /// batch size, never an empty one.
 pub struct ConfigScan {
     bound: BoundScan,
-    sources: std::vec::IntoIter<RecordBatch>,
+    sources: std::vec::IntoIter<Source>,
     coalescer: BatchCoalescer,
     batch_rows: usize,
     rows_out: u64,
@@ -342,7 +306,11 @@ impl ConfigScan {
                 return Ok(Some(batch));
             }
             match self.sources.next() {
-                Some(source) => {
+                Some((source, rows)) => {
+                    let source = match rows {
+                        Some(rows) => arrow_select::take::take_record_batch(&source, &rows)?,
+                        None => source,
+                    };
                     let batch = self.bound.apply(&source)?;
                     if batch.num_rows() == source.num_rows() && batch.num_rows() <= self.batch_rows {
                         // Nothing filtered out (an indexed scan): hand it over as is.
@@ -367,132 +335,12 @@ impl ConfigScan {
     }
 }
 
-type ParseFailure = (ArrowError, &'static str, &'static str);
-
-fn parse_csv(spec: &ConfigSpec, bytes: Bytes) -> Result<(SchemaRef, Vec<RecordBatch>), ParseFailure> {
-    let schema = match &spec.schema {
-        Some(schema) => schema.clone(),
-        None => {
-            let format = arrow_csv::reader::Format::default()
-                .with_header(spec.header)
-                .with_delimiter(spec.delimiter);
-            let (schema, _) = format
-                .infer_schema(Cursor::new(&bytes[..]), Some(INFER_ROWS))
-                .map_err(|e| (e, "CSV", ""))?;
-            Arc::new(schema)
-        }
-    };
-    if schema.fields().is_empty() {
-        return Err((ArrowError::CsvError("the file has no columns".into()), "CSV", ""));
-    }
-    if let Some(batches) = parse_csv_in_parallel(spec, &schema, &bytes) {
-        return Ok((schema, batches));
-    }
-    let reader = arrow_csv::ReaderBuilder::new(schema.clone())
-        .with_header(spec.header)
-        .with_delimiter(spec.delimiter)
-        .with_batch_size(spec.batch_rows)
-        .build(Cursor::new(bytes))
-        .map_err(|e| (e, "CSV", ""))?;
-    let hint = if spec.schema.is_none() {
-        " (the schema was inferred from the first rows; declare it with config.schema if later rows differ)"
-    } else {
-        ""
-    };
-    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|e| (e, "CSV", hint))?;
-    Ok((schema, batches))
-}
-
-/// Files smaller than this are parsed on one thread.
-const PARALLEL_CSV_BYTES: usize = 8 << 20;
-
-/// Parses a large CSV as one chunk per core, cut at line ends, in order.
-/// Returns `None` (parse it on one thread) when the file is small, when a
-/// chunk holds a quote (a quoted field may span lines, so cutting at line
-/// ends would be wrong), or when a chunk fails (the one-thread parse then
-/// reports the error with its true line number).
-fn parse_csv_in_parallel(spec: &ConfigSpec, schema: &SchemaRef, bytes: &Bytes) -> Option<Vec<RecordBatch>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
-    if threads < 2 || bytes.len() < PARALLEL_CSV_BYTES {
-        return None;
-    }
-    let start = if spec.header { bytes.iter().position(|&b| b == b'\n')? + 1 } else { 0 };
-    let mut cuts = vec![start];
-    for i in 1..threads {
-        let from = (start + (bytes.len() - start) * i / threads).max(*cuts.last()?);
-        match bytes[from..].iter().position(|&b| b == b'\n') {
-            Some(at) => cuts.push(from + at + 1),
-            None => break,
-        }
-    }
-    cuts.push(bytes.len());
-    cuts.dedup();
-    let chunks: Vec<Bytes> = cuts.windows(2).map(|w| bytes.slice(w[0]..w[1])).collect();
-    let parsed: Vec<Option<Vec<RecordBatch>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    if chunk.contains(&b'"') {
-                        return None;
-                    }
-                    let reader = arrow_csv::ReaderBuilder::new(schema.clone())
-                        .with_header(false)
-                        .with_delimiter(spec.delimiter)
-                        .with_batch_size(spec.batch_rows)
-                        .build(Cursor::new(chunk))
-                        .ok()?;
-                    reader.collect::<Result<Vec<_>, _>>().ok()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().ok().flatten()).collect()
-    });
-    parsed.into_iter().try_fold(Vec::new(), |mut all, chunk| {
-        all.extend(chunk?);
-        Some(all)
-    })
-}
-
-/// Parses a Parquet file, its row groups spread over the cores (each
-/// thread decodes a contiguous run of row groups; the batches keep the
-/// file's order).
-fn parse_parquet(bytes: Bytes, batch_rows: usize) -> Result<(SchemaRef, Vec<RecordBatch>), ParseFailure> {
-    use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-    let fail = |e: parquet::errors::ParquetError| (ArrowError::ExternalError(Box::new(e)), "Parquet", "");
-    let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::new()).map_err(fail)?;
-    let schema = metadata.schema().clone();
-    let row_groups = metadata.metadata().num_row_groups();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16).min(row_groups.max(1));
-    let read = |groups: Vec<usize>| -> Result<Vec<RecordBatch>, ParseFailure> {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(bytes.clone(), metadata.clone())
-            .with_row_groups(groups)
-            .with_batch_size(batch_rows)
-            .build()
-            .map_err(fail)?;
-        reader.collect::<Result<Vec<_>, _>>().map_err(|e| (e, "Parquet", ""))
-    };
-    if threads < 2 {
-        return Ok((schema, read((0..row_groups).collect())?));
-    }
-    let runs: Vec<Vec<usize>> =
-        (0..threads).map(|t| (row_groups * t / threads..row_groups * (t + 1) / threads).collect()).collect();
-    let parsed: Vec<Result<Vec<RecordBatch>, ParseFailure>> = std::thread::scope(|scope| {
-        let read = &read;
-        let handles: Vec<_> = runs.into_iter().map(|groups| scope.spawn(move || read(groups))).collect();
-        handles.into_iter().map(|h| h.join().expect("decoding Parquet does not panic")).collect()
-    });
-    let mut batches = Vec::new();
-    for run in parsed {
-        batches.extend(run?);
-    }
-    Ok((schema, batches))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::filter::Comparison;
+    use crate::filter::{Comparison, Literal};
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
     use std::path::Path;
 
     fn table(partition_by: Option<&str>) -> Arc<ConfigTable> {
@@ -521,7 +369,6 @@ mod tests {
                 csv.push_str(&format!("{i},{},{}.25,name_{}\n", i % 64, i, i % 977));
             }
         }
-        assert!(csv.len() > PARALLEL_CSV_BYTES, "large enough to be cut: {}", csv.len());
         let spec = ConfigSpec {
             location: Location::parse("c.csv", Path::new("/")).unwrap(),
             format: ConfigFormat::Csv,
@@ -547,63 +394,122 @@ mod tests {
         rows
     }
 
+    /// The file parsed by arrow's own reader, in one piece, as the reference.
+    fn parsed_in_one_piece(spec: &ConfigSpec, schema: &SchemaRef, bytes: &Bytes) -> Result<RecordBatch, ArrowError> {
+        let batches = arrow_csv::ReaderBuilder::new(schema.clone())
+            .with_header(spec.header)
+            .with_batch_size(spec.batch_rows)
+            .build(std::io::Cursor::new(bytes.clone()))?
+            .collect::<Result<Vec<_>, _>>()?;
+        arrow_select::concat::concat_batches(schema, &batches)
+    }
+
+    /// The streaming parallel parse, without its fallback.
+    fn parsed_in_blocks(spec: &ConfigSpec, bytes: &Bytes) -> Result<(SchemaRef, RecordBatch), CsvFailure> {
+        let head = CsvHead::read(spec, ByteSource::Memory(Some(bytes.clone())))?;
+        let schema = head.schema.clone();
+        let prepared = head.parse_parallel(spec, &Layout::Plain)?;
+        let (batches, _) = Layout::Plain.assemble(&schema, prepared, spec.batch_rows).unwrap();
+        assert!(batches.iter().all(|b| b.num_rows() <= spec.batch_rows));
+        Ok((schema.clone(), arrow_select::concat::concat_batches(&schema, &batches).unwrap()))
+    }
+
     #[test]
     fn a_parquet_file_of_many_row_groups_parses_in_order_over_the_cores() {
         let rows = 400_000;
         let (spec, csv) = large_csv(rows, None);
-        let (_, batches) = parse_csv(&spec, csv).unwrap();
+        let (_, all) = parsed_in_blocks(&spec, &csv).unwrap();
         let mut file = Vec::new();
-        let properties = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(30_000)).build();
-        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut file, batches[0].schema(), Some(properties)).unwrap();
-        for batch in &batches {
-            writer.write(batch).unwrap();
-        }
+        let properties = ::parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(30_000)).build();
+        let mut writer = ::parquet::arrow::ArrowWriter::try_new(&mut file, all.schema(), Some(properties)).unwrap();
+        writer.write(&all).unwrap();
         let metadata = writer.close().unwrap();
         assert!(metadata.num_row_groups() > 10, "{} row groups", metadata.num_row_groups());
-        let (_, parsed) = parse_parquet(Bytes::from(file), 4096).unwrap();
-        assert!(parsed.iter().all(|b| b.num_rows() <= 4096));
-        let ids: Vec<i64> = parsed.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
+        let spec = ConfigSpec { format: ConfigFormat::Parquet, partition_by: None, ..spec };
+        let table = ConfigTable::parse(&spec, Bytes::from(file)).unwrap();
+        assert!(table.batches.iter().all(|b| b.num_rows() <= 4096));
+        let ids: Vec<i64> = table.batches.iter().flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
         assert_eq!(ids, (0..rows as i64).collect::<Vec<_>>(), "every row once, in the file's order");
-        let names: Vec<String> =
-            parsed.iter().flat_map(|b| (0..b.num_rows()).map(|i| b.column(3).as_string::<i32>().value(i).to_owned()).collect::<Vec<_>>()).collect();
-        assert_eq!(names[12_345], format!("name_{}", 12_345 % 977));
+        let parsed = arrow_select::concat::concat_batches(table.schema(), &table.batches).unwrap();
+        assert_eq!(parsed, all);
     }
 
     #[test]
-    fn a_large_csv_cut_into_chunks_parses_like_one_piece() {
+    fn a_large_csv_cut_into_blocks_parses_like_one_piece() {
         let rows = 400_000;
         let (spec, bytes) = large_csv(rows, None);
-        let (schema, batches) = parse_csv(&spec, bytes.clone()).unwrap();
-        let parallel = parse_csv_in_parallel(&spec, &schema, &bytes).expect("cut into chunks");
-        assert_eq!(parallel.iter().map(RecordBatch::num_rows).sum::<usize>(), rows);
-        let sequential: Vec<RecordBatch> = arrow_csv::ReaderBuilder::new(schema.clone())
-            .with_header(true)
-            .with_batch_size(4096)
-            .build(Cursor::new(bytes.clone()))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let concat = |b: &[RecordBatch]| arrow_select::concat::concat_batches(&schema, b).unwrap();
-        assert_eq!(concat(&parallel), concat(&sequential), "same rows in the same order");
-        assert_eq!(concat(&batches), concat(&sequential));
-        // And through the index, which also splits batches on every core.
+        let (schema, blocks) = parsed_in_blocks(&spec, &bytes).expect("no fallback");
+        assert_eq!(blocks.num_rows(), rows);
+        assert_eq!(blocks, parsed_in_one_piece(&spec, &schema, &bytes).unwrap(), "same rows in the same order");
+        // And through the index, split on the parsing threads.
         let table = ConfigTable::parse(&spec, bytes).unwrap();
         let got = all_rows(&table);
         assert_eq!(got.len(), rows);
         assert!(got.iter().enumerate().all(|(i, r)| r.0 == i as i64 && r.1 == (i % 64) as i64 && r.3 == format!("name_{}", i % 977)));
         let group = &table.index.as_ref().unwrap().groups;
         assert_eq!(group.len(), 64);
+        assert!(group.values().flatten().all(|b| b.num_rows() <= 4096 + 4096));
     }
 
     #[test]
-    fn a_quoted_field_across_lines_is_parsed_on_one_thread() {
-        let (spec, bytes) = large_csv(400_000, Some(123_456));
-        let (schema, _) = parse_csv(&spec, bytes.clone()).unwrap();
-        assert!(parse_csv_in_parallel(&spec, &schema, &bytes).is_none(), "a chunk holds a quote");
+    fn a_quoted_field_across_lines_hands_the_rest_to_one_parser() {
+        let rows = 400_000;
+        let (spec, bytes) = large_csv(rows, Some(323_456));
+        let (schema, blocks) = parsed_in_blocks(&spec, &bytes).expect("no fallback");
+        assert_eq!(blocks, parsed_in_one_piece(&spec, &schema, &bytes).unwrap(), "same rows in the same order");
         let table = ConfigTable::parse(&spec, bytes).unwrap();
         let rows = all_rows(&table);
         assert_eq!(rows.len(), 400_000);
-        assert_eq!(rows[123_456].3, "two\nlines");
+        assert_eq!(rows[323_456].3, "two\nlines");
+        assert_eq!(rows[323_457].3, format!("name_{}", 323_457 % 977));
+    }
+
+    #[test]
+    fn a_bad_value_deep_in_a_large_csv_is_reported_at_its_line_in_the_file() {
+        let (spec, bytes) = large_csv(400_000, None);
+        let text = String::from_utf8(bytes.to_vec()).unwrap().replace("\n300000,", "\nthree hundred thousand,");
+        let bytes = Bytes::from(text);
+        let (schema, _) = parsed_in_blocks(&spec, &large_csv(10, None).1).unwrap();
+        let expected = parsed_in_one_piece(&spec, &schema, &bytes).unwrap_err().to_string();
+        assert!(expected.contains("line 300001"), "{expected}");
+        let err = ConfigTable::parse(&spec, bytes).unwrap_err().to_string();
+        assert!(err.contains(&expected), "{err}");
+        assert!(err.starts_with("cannot parse config file /c.csv as CSV"), "{err}");
+    }
+
+    #[test]
+    fn a_storage_error_mid_file_is_a_read_error_not_a_parse_error() {
+        let (spec, bytes) = large_csv(400_000, None);
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut opened = 0;
+        let mut open = || {
+            opened += 1;
+            let chunks = vec![
+                Ok(bytes.slice(..3_000_000)),
+                Err(object_store::Error::Generic { store: "S3", source: "connection reset".into() }),
+            ];
+            Ok(ByteSource::Stream { stream: Box::pin(futures::stream::iter(chunks)), handle: runtime.handle().clone() })
+        };
+        let err = ConfigTable::read(&spec, &mut open).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err:?}");
+        assert!(err.to_string().contains("connection reset"), "{err}");
+        assert_eq!(opened, 1, "read once");
+    }
+
+    #[test]
+    fn blocks_end_at_line_ends_and_hold_the_asked_rows() {
+        let text: String = (0..100).map(|i| format!("{i},{}\n", "x".repeat(i))).collect();
+        let mut blocks = csv::Blocks::new(ByteSource::Memory(Some(Bytes::from(text.clone()))), 7);
+        let mut joined = Vec::new();
+        let mut sizes = Vec::new();
+        while let Some(block) = blocks.next_block().unwrap() {
+            assert_eq!(block.last(), Some(&b'\n'));
+            sizes.push(memchr::memchr_iter(b'\n', &block).count());
+            joined.extend_from_slice(&block);
+        }
+        assert_eq!(joined, text.as_bytes());
+        assert_eq!(sizes.iter().sum::<usize>(), 100);
+        assert!(sizes[..sizes.len() - 1].iter().all(|&n| n == 7), "{sizes:?}");
     }
 
     fn ids(table: &Arc<ConfigTable>, request: ScanRequest) -> Vec<i64> {
@@ -630,6 +536,41 @@ mod tests {
         let expected: Vec<i64> = (0..500).filter(|i| i % 7 == 3).collect();
         assert_eq!(ids(&table(None), request.clone()), expected);
         assert_eq!(ids(&table(Some("k")), request), expected);
+    }
+
+    #[test]
+    fn an_unindexed_table_indexes_a_column_on_its_first_filter() {
+        let t = table(None);
+        let eq = |column: &str, value| Comparison { column: column.into(), op: CmpOp::Eq, value };
+        let request = |filter| ScanRequest { filter, ..Default::default() };
+        assert!(t.first_filter_indexes[1].get().is_none(), "not before a scan asks");
+        let lt = Comparison { column: "v".into(), op: CmpOp::Lt, value: Literal::Float(500.0) };
+        assert_eq!(ids(&t, request(vec![lt, eq("k", Literal::Int(3))])), (0..500).filter(|i| i % 7 == 3).collect::<Vec<_>>());
+        let index = t.first_filter_indexes[1].get().expect("built").as_ref().expect("an index");
+        assert_eq!(index.positions.len(), 7);
+        assert_eq!(ids(&t, request(vec![eq("k", Literal::Text("4".into()))])), (0..1000).filter(|i| i % 7 == 4).collect::<Vec<_>>());
+        assert!(ids(&t, request(vec![eq("k", Literal::Int(99))])).is_empty());
+        assert!(ids(&t, request(vec![eq("k", Literal::Float(3.5))])).is_empty());
+        assert!(t.scan(&request(vec![eq("k", Literal::Text("x".into()))])).is_err(), "an incomparable literal is still an error");
+        // A float column is filtered, not indexed; at most two columns are.
+        assert_eq!(ids(&t, request(vec![eq("v", Literal::Float(5.5))])), vec![5]);
+        assert!(t.first_filter_indexes[2].get().is_none());
+        assert_eq!(ids(&t, request(vec![eq("id", Literal::Int(5))])), vec![5]);
+        assert!(t.first_filter_indexes[0].get().unwrap().is_some());
+        assert!(t.memory_bytes() > 1000 * 8 * 3, "the positions are counted");
+
+        let mut csv = String::from("a,b,c\n");
+        for i in 0..100 {
+            csv.push_str(&format!("{i},{},{}\n", i % 3, i % 5));
+        }
+        let spec = ConfigSpec { batch_rows: 16, ..large_csv(1, None).0 };
+        let t = Arc::new(ConfigTable::parse(&ConfigSpec { partition_by: None, ..spec }, Bytes::from(csv)).unwrap());
+        for column in ["a", "b", "c"] {
+            let got = ids(&t, request(vec![eq(column, Literal::Int(1))]));
+            assert!(!got.is_empty(), "{column}");
+        }
+        let built: Vec<bool> = t.first_filter_indexes.iter().map(|i| i.get().unwrap().is_some()).collect();
+        assert_eq!(built, [true, true, false], "the third column is filtered");
     }
 
     #[test]

@@ -69,6 +69,8 @@ fn unindexed_scans_and_cli_overrides_give_the_same_outputs() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     check_seed_outputs(&fx, &[0, 1, 2, 3, 63], 0.5, -3.0);
     assert!(!fx.out().join("iter_4").exists());
+    // No partition_by: the first `some_column == n` scan indexed the column.
+    assert_eq!(out.stderr.matches("indexed the config by `some_column`").count(), 1, "{}", out.stderr);
 }
 
 #[test]

@@ -1,0 +1,267 @@
+//! The partition index: the config's rows grouped by a key column, split
+//! batch by batch on the threads that parse them, so that `key == n` scans
+//! read one group and the table is never held twice over.
+
+use std::collections::HashMap;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, UInt64Type};
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_schema::{ArrowError, DataType, SchemaRef};
+
+use crate::filter::Literal;
+
+/// A partition key value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Key {
+    Null,
+    Int(i64),
+    UInt(u64),
+    Text(String),
+    Bool(bool),
+}
+
+/// The type a key column is normalised to before hashing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    Int,
+    UInt,
+    Text,
+    Bool,
+}
+
+impl KeyKind {
+    /// The kind of a column of `data_type`, or why it cannot be a key.
+    pub(super) fn of(data_type: &DataType) -> Result<KeyKind, String> {
+        match data_type {
+            t if t.is_signed_integer() => Ok(KeyKind::Int),
+            t if t.is_unsigned_integer() => Ok(KeyKind::UInt),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(KeyKind::Text),
+            DataType::Boolean => Ok(KeyKind::Bool),
+            other => Err(format!("its type {other} cannot be indexed (use an integer, string or boolean column)")),
+        }
+    }
+}
+
+/// Rows grouped by the key column: for each key, its rows in the file's
+/// order, in batches of about the scan size.
+#[derive(Debug)]
+pub(super) struct PartitionIndex {
+    /// The key column's position in the schema.
+    pub(super) column: usize,
+    /// How its values are hashed.
+    pub(super) kind: KeyKind,
+    /// The rows of each key.
+    pub(super) groups: HashMap<Key, Vec<RecordBatch>>,
+}
+
+/// A batch made ready for the table on the thread that parsed it.
+pub(super) enum Prepared {
+    /// Kept as parsed (no index).
+    Whole(RecordBatch),
+    /// Split into the rows of each key (an index is built).
+    Split(Vec<(Key, RecordBatch)>),
+}
+
+/// How the parsed batches become the table: kept, or split by a key.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Layout {
+    /// No index: the batches as parsed.
+    Plain,
+    /// Indexed by the column at this position.
+    Indexed {
+        /// The key column's position.
+        column: usize,
+        /// Its kind.
+        kind: KeyKind,
+    },
+}
+
+impl Layout {
+    /// The layout for `partition_by` over `schema`, or why the column
+    /// cannot be a key (checked before any row is parsed).
+    pub(super) fn new(schema: &SchemaRef, partition_by: Option<&str>) -> Result<Layout, String> {
+        let Some(key) = partition_by else { return Ok(Layout::Plain) };
+        let column = schema.index_of(key).map_err(|_| {
+            let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            format!("no such column (columns: {})", names.join(", "))
+        })?;
+        let kind = KeyKind::of(schema.field(column).data_type())?;
+        Ok(Layout::Indexed { column, kind })
+    }
+
+    /// Prepares one parsed batch (run on the parsing thread).
+    pub(super) fn prepare(&self, batch: RecordBatch) -> Result<Prepared, ArrowError> {
+        match *self {
+            Layout::Plain => Ok(Prepared::Whole(batch)),
+            Layout::Indexed { column, kind } => Ok(Prepared::Split(split(&batch, column, kind)?)),
+        }
+    }
+
+    /// Assembles the prepared batches, in the file's order, into the
+    /// table's batches (plain) or its index (grouped into batches of about
+    /// `batch_rows` rows, allocated to fit, so that scans hand over few
+    /// large batches without copying).
+    pub(super) fn assemble(
+        self,
+        schema: &SchemaRef,
+        prepared: Vec<Prepared>,
+        batch_rows: usize,
+    ) -> Result<(Vec<RecordBatch>, Option<PartitionIndex>), ArrowError> {
+        let Layout::Indexed { column, kind } = self else {
+            let batches = prepared
+                .into_iter()
+                .flat_map(|p| match p {
+                    Prepared::Whole(batch) => vec![batch],
+                    Prepared::Split(parts) => parts.into_iter().map(|(_, b)| b).collect(),
+                })
+                .collect();
+            return Ok((batches, None));
+        };
+        let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
+        for p in prepared {
+            let parts = match p {
+                Prepared::Split(parts) => parts,
+                Prepared::Whole(batch) => split(&batch, column, kind)?,
+            };
+            for (key, part) in parts {
+                slices.entry(key).or_default().push(part);
+            }
+        }
+        let mut groups = HashMap::with_capacity(slices.len());
+        for (key, parts) in slices {
+            let mut out = Vec::new();
+            let mut pending: Vec<RecordBatch> = Vec::new();
+            let mut pending_rows = 0;
+            for part in parts {
+                pending_rows += part.num_rows();
+                pending.push(part);
+                if pending_rows >= batch_rows {
+                    out.push(arrow_select::concat::concat_batches(schema, &pending)?);
+                    pending.clear();
+                    pending_rows = 0;
+                }
+            }
+            if !pending.is_empty() {
+                out.push(arrow_select::concat::concat_batches(schema, &pending)?);
+            }
+            groups.insert(key, out);
+        }
+        Ok((Vec::new(), Some(PartitionIndex { column, kind, groups })))
+    }
+}
+
+/// The rows of `batch` for each key of its `column`.
+fn split(batch: &RecordBatch, column: usize, kind: KeyKind) -> Result<Vec<(Key, RecordBatch)>, ArrowError> {
+    let keys = normalise_keys(batch.column(column), kind)?;
+    let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
+    for row in 0..batch.num_rows() {
+        rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
+    }
+    rows_by_key
+        .into_iter()
+        .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
+        .collect()
+}
+
+/// What a scan's `key == literal` looks up.
+pub(super) enum KeyLookup {
+    /// This key's group.
+    Key(Key),
+    /// No row can match (e.g. `2.5` against an integer key).
+    NoRows,
+}
+
+/// The key a literal compares equal to, in a key column of `kind`.
+pub(super) fn lookup_key(value: &Literal, kind: KeyKind) -> KeyLookup {
+    let key = match (value, kind) {
+        (Literal::Null, _) => Some(Key::Null),
+        (Literal::Int(v), KeyKind::Int) => Some(Key::Int(*v)),
+        (Literal::Int(v), KeyKind::UInt) => u64::try_from(*v).ok().map(Key::UInt),
+        (Literal::Uint(v), KeyKind::UInt) => Some(Key::UInt(*v)),
+        (Literal::Uint(v), KeyKind::Int) => i64::try_from(*v).ok().map(Key::Int),
+        (Literal::Float(v), KeyKind::Int) if v.fract() == 0.0 && v.abs() < 9.0e18 => Some(Key::Int(*v as i64)),
+        (Literal::Float(v), KeyKind::UInt) if v.fract() == 0.0 && *v >= 0.0 && *v < 1.8e19 => Some(Key::UInt(*v as u64)),
+        (Literal::Float(_), _) => None,
+        (Literal::Text(v), KeyKind::Text) => Some(Key::Text(v.clone())),
+        (Literal::Text(v), KeyKind::Int) => v.trim().parse().ok().map(Key::Int),
+        (Literal::Text(v), KeyKind::UInt) => v.trim().parse().ok().map(Key::UInt),
+        (Literal::Boolean(v), KeyKind::Bool) => Some(Key::Bool(*v)),
+        _ => None,
+    };
+    key.map_or(KeyLookup::NoRows, KeyLookup::Key)
+}
+
+fn normalise_keys(column: &ArrayRef, kind: KeyKind) -> Result<ArrayRef, ArrowError> {
+    let to = match kind {
+        KeyKind::Int => DataType::Int64,
+        KeyKind::UInt => DataType::UInt64,
+        KeyKind::Text => DataType::Utf8,
+        KeyKind::Bool => DataType::Boolean,
+    };
+    arrow_cast::cast(column, &to)
+}
+
+fn key_at(keys: &ArrayRef, kind: KeyKind, row: usize) -> Key {
+    if keys.is_null(row) {
+        return Key::Null;
+    }
+    match kind {
+        KeyKind::Int => Key::Int(keys.as_primitive::<Int64Type>().value(row)),
+        KeyKind::UInt => Key::UInt(keys.as_primitive::<UInt64Type>().value(row)),
+        KeyKind::Text => Key::Text(keys.as_string::<i32>().value(row).to_owned()),
+        KeyKind::Bool => Key::Bool(keys.as_boolean().value(row)),
+    }
+}
+
+/// An index built on a table's first `column == v` scan when none was
+/// declared: for each key, the positions of its rows in each batch. It
+/// costs 4 bytes a row, not a second copy of the table; a scan takes the
+/// matching rows instead of filtering every one.
+#[derive(Debug)]
+pub(super) struct PositionIndex {
+    /// How the key column's values are hashed.
+    pub(super) kind: KeyKind,
+    /// For each key, (batch, rows of that batch) in the table's order.
+    pub(super) positions: HashMap<Key, Vec<(usize, UInt32Array)>>,
+}
+
+impl PositionIndex {
+    /// Indexes `column` of `batches`, the batches shared out between the cores.
+    pub(super) fn build(batches: &[RecordBatch], column: usize, kind: KeyKind) -> Result<PositionIndex, ArrowError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
+        let per_thread = batches.len().div_ceil(threads).max(1);
+        let per_batch = |batch: &RecordBatch| -> Result<HashMap<Key, Vec<u32>>, ArrowError> {
+            let keys = normalise_keys(batch.column(column), kind)?;
+            let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
+            for row in 0..batch.num_rows() {
+                rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
+            }
+            Ok(rows_by_key)
+        };
+        let per_batch = &per_batch;
+        let chunks: Vec<Result<Vec<HashMap<Key, Vec<u32>>>, ArrowError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batches
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || chunk.iter().map(per_batch).collect()))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("indexing a batch does not panic")).collect()
+        });
+        let mut positions: HashMap<Key, Vec<(usize, UInt32Array)>> = HashMap::new();
+        let mut batch = 0;
+        for chunk in chunks {
+            for rows_by_key in chunk? {
+                for (key, rows) in rows_by_key {
+                    positions.entry(key).or_default().push((batch, UInt32Array::from(rows)));
+                }
+                batch += 1;
+            }
+        }
+        Ok(PositionIndex { kind, positions })
+    }
+
+    /// Bytes held.
+    pub(super) fn memory_bytes(&self) -> usize {
+        self.positions.values().flatten().map(|(_, rows)| rows.get_array_memory_size()).sum()
+    }
+}
