@@ -14,7 +14,7 @@ use arrow_csv::ReaderBuilder;
 use arrow_schema::{ArrowError, SchemaRef};
 use bytes::{Bytes, BytesMut};
 
-use super::index::{Layout, Prepared};
+use super::index::{Assembler, Layout, Prepared};
 use super::source::{ByteSource, ChunkReader};
 use crate::job::ConfigSpec;
 
@@ -99,10 +99,14 @@ impl CsvHead {
 
     /// Parses the rest of the file on every core, each batch prepared for
     /// `layout` on the thread that parsed it; in the file's order.
-    pub(super) fn parse_parallel(self, spec: &ConfigSpec, layout: &Layout) -> Result<Vec<Prepared>, CsvFailure> {
+    pub(super) fn parse_parallel(self, spec: &ConfigSpec, table: &mut Assembler) -> Result<(), CsvFailure> {
         let CsvHead { schema, buf, source, eof, header_pending, bytes_per_row } = self;
+        let layout = &table.layout();
         if header_pending {
-            return parse_sequential(spec, &schema, ChunkReader::new(buf.freeze(), source), true, layout);
+            for prepared in parse_sequential(spec, &schema, ChunkReader::new(buf.freeze(), source), true, layout)? {
+                table.push(prepared).map_err(CsvFailure::Parse)?;
+            }
+            return Ok(());
         }
         let batches_per_block = MIN_BLOCK_BYTES.div_ceil(spec.batch_rows.saturating_mul(bytes_per_row)).max(1);
         let blocks = Blocks { source, buf, eof, scanned: 0, newlines: 0, rows: spec.batch_rows * batches_per_block };
@@ -111,7 +115,7 @@ impl CsvHead {
         let (job_tx, job_rx) = sync_channel::<(usize, Bytes)>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));
         let (result_tx, result_rx) = channel::<(usize, Result<Vec<Prepared>, ArrowError>)>();
-        let (read, mut parsed) = std::thread::scope(|scope| {
+        let (read, assembled) = std::thread::scope(|scope| {
             for _ in 0..threads {
                 let (job_rx, result_tx, failed, schema) = (job_rx.clone(), result_tx.clone(), &failed, &schema);
                 scope.spawn(move || {
@@ -134,18 +138,41 @@ impl CsvHead {
                 });
             }
             drop(job_rx);
+            // The results, put back in the file's order as they come.
+            let collector = scope.spawn(move || -> Result<(), ArrowError> {
+                let (mut next, mut waiting) = (0, std::collections::BTreeMap::new());
+                let mut failure = None;
+                for (seq, result) in result_rx {
+                    waiting.insert(seq, result);
+                    while let Some(result) = waiting.remove(&next) {
+                        next += 1;
+                        match result {
+                            Ok(prepared) if failure.is_none() => {
+                                for p in prepared {
+                                    if let Err(e) = table.push(p) {
+                                        failure = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => failure = failure.or(Some(e)),
+                        }
+                    }
+                }
+                // A failed block stops the others: the ones after it may never come.
+                match waiting.into_values().find_map(Result::err) {
+                    Some(e) => Err(failure.unwrap_or(e)),
+                    None => failure.map_or(Ok(()), Err),
+                }
+            });
             let read = feed(blocks, &job_tx, &result_tx, &failed, spec, &schema, layout);
             drop(job_tx);
             drop(result_tx);
-            (read, result_rx.iter().collect::<Vec<_>>())
+            (read, collector.join().expect("collecting batches does not panic"))
         });
         read?;
-        parsed.sort_unstable_by_key(|(seq, _)| *seq);
-        let mut prepared = Vec::new();
-        for (_, result) in parsed {
-            prepared.extend(result.map_err(CsvFailure::Parse)?);
-        }
-        Ok(prepared)
+        assembled.map_err(CsvFailure::Parse)
     }
 }
 

@@ -97,57 +97,69 @@ impl Layout {
             Layout::Indexed { column, kind } => Ok(Prepared::Split(split(&batch, column, kind)?)),
         }
     }
+}
 
-    /// Assembles the prepared batches, in the file's order, into the
-    /// table's batches (plain) or its index (grouped into batches of about
-    /// `batch_rows` rows, allocated to fit, so that scans hand over few
-    /// large batches without copying).
-    pub(super) fn assemble(
-        self,
-        schema: &SchemaRef,
-        prepared: Vec<Prepared>,
-        batch_rows: usize,
-    ) -> Result<(Vec<RecordBatch>, Option<PartitionIndex>), ArrowError> {
-        let Layout::Indexed { column, kind } = self else {
-            let batches = prepared
-                .into_iter()
-                .flat_map(|p| match p {
-                    Prepared::Whole(batch) => vec![batch],
-                    Prepared::Split(parts) => parts.into_iter().map(|(_, b)| b).collect(),
-                })
-                .collect();
-            return Ok((batches, None));
+/// Gathers the prepared batches, in the file's order, into the table's
+/// batches (plain) or its index. An index groups each key's rows into
+/// batches of about the scan size, allocated to fit, so that scans hand over
+/// few large batches without copying; each group's parts are concatenated
+/// as soon as they make a batch, so that they are not held beside the
+/// finished groups.
+pub(super) struct Assembler {
+    layout: Layout,
+    schema: SchemaRef,
+    batch_rows: usize,
+    batches: Vec<RecordBatch>,
+    /// Per key: parts not yet concatenated, and their rows.
+    pending: HashMap<Key, (Vec<RecordBatch>, usize)>,
+    groups: HashMap<Key, Vec<RecordBatch>>,
+}
+
+impl Assembler {
+    /// An empty table of `schema`, laid out as `layout`.
+    pub(super) fn new(layout: Layout, schema: SchemaRef, batch_rows: usize) -> Assembler {
+        Assembler { layout, schema, batch_rows, batches: Vec::new(), pending: HashMap::new(), groups: HashMap::new() }
+    }
+
+    /// How batches are prepared for this table.
+    pub(super) fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Adds the next prepared batch.
+    pub(super) fn push(&mut self, prepared: Prepared) -> Result<(), ArrowError> {
+        let parts = match (prepared, self.layout) {
+            (Prepared::Whole(batch), Layout::Plain) => {
+                self.batches.push(batch);
+                return Ok(());
+            }
+            (Prepared::Whole(batch), Layout::Indexed { column, kind }) => split(&batch, column, kind)?,
+            (Prepared::Split(parts), _) => parts,
         };
-        let mut slices: HashMap<Key, Vec<RecordBatch>> = HashMap::new();
-        for p in prepared {
-            let parts = match p {
-                Prepared::Split(parts) => parts,
-                Prepared::Whole(batch) => split(&batch, column, kind)?,
-            };
-            for (key, part) in parts {
-                slices.entry(key).or_default().push(part);
+        for (key, part) in parts {
+            let (parts, rows) = self.pending.entry(key.clone()).or_default();
+            *rows += part.num_rows();
+            parts.push(part);
+            if *rows >= self.batch_rows {
+                let batch = arrow_select::concat::concat_batches(&self.schema, parts.iter())?;
+                parts.clear();
+                *rows = 0;
+                self.groups.entry(key).or_default().push(batch);
             }
         }
-        let mut groups = HashMap::with_capacity(slices.len());
-        for (key, parts) in slices {
-            let mut out = Vec::new();
-            let mut pending: Vec<RecordBatch> = Vec::new();
-            let mut pending_rows = 0;
-            for part in parts {
-                pending_rows += part.num_rows();
-                pending.push(part);
-                if pending_rows >= batch_rows {
-                    out.push(arrow_select::concat::concat_batches(schema, &pending)?);
-                    pending.clear();
-                    pending_rows = 0;
-                }
+        Ok(())
+    }
+
+    /// The table's batches, or (when indexed) its index.
+    pub(super) fn finish(mut self) -> Result<(Vec<RecordBatch>, Option<PartitionIndex>), ArrowError> {
+        let Layout::Indexed { column, kind } = self.layout else { return Ok((self.batches, None)) };
+        for (key, (parts, _)) in std::mem::take(&mut self.pending) {
+            let group = self.groups.entry(key).or_default();
+            if !parts.is_empty() {
+                group.push(arrow_select::concat::concat_batches(&self.schema, &parts)?);
             }
-            if !pending.is_empty() {
-                out.push(arrow_select::concat::concat_batches(schema, &pending)?);
-            }
-            groups.insert(key, out);
         }
-        Ok((Vec::new(), Some(PartitionIndex { column, kind, groups })))
+        Ok((Vec::new(), Some(PartitionIndex { column, kind, groups: self.groups })))
     }
 }
 

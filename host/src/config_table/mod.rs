@@ -21,7 +21,7 @@ use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::csv::{CsvFailure, CsvHead};
-use self::index::{KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, lookup_key};
+use self::index::{Assembler, KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, Prepared, lookup_key};
 use self::parquet::ParquetFile;
 use self::source::{ByteSource, ChunkReader};
 use crate::filter::{BoundScan, CmpOp, ScanError, ScanRequest};
@@ -126,13 +126,20 @@ impl ConfigTable {
             CsvFailure::Read(source) => read_error(source),
             CsvFailure::Parse(source) => parse_error("CSV", source, hint),
         };
-        let (schema, layout, prepared) = match spec.format {
+        let push_all = |mut table: Assembler, prepared: Vec<Prepared>| -> Result<Assembler, ArrowError> {
+            for p in prepared {
+                table.push(p)?;
+            }
+            Ok(table)
+        };
+        let (schema, table) = match spec.format {
             ConfigFormat::Csv => {
                 let head = CsvHead::read(spec, open()?).map_err(|f| csv_error(f, ""))?;
                 let schema = head.schema.clone();
                 let layout = Layout::new(&schema, spec.partition_by.as_deref()).map_err(key_error)?;
-                let prepared = match head.parse_parallel(spec, &layout) {
-                    Ok(prepared) => prepared,
+                let mut table = Assembler::new(layout, schema.clone(), spec.batch_rows);
+                match head.parse_parallel(spec, &mut table) {
+                    Ok(()) => {}
                     Err(CsvFailure::Read(source)) => return Err(read_error(source)),
                     Err(CsvFailure::Parse(_)) => {
                         // A block's line numbers are not the file's: parse
@@ -140,11 +147,13 @@ impl ConfigTable {
                         // message with the true line (or, should the cut
                         // have been wrong, the rows).
                         let reader = ChunkReader::new(Bytes::new(), open()?);
-                        csv::parse_sequential(spec, &schema, reader, spec.header, &layout)
-                            .map_err(|f| csv_error(f, inferred_hint))?
+                        let prepared = csv::parse_sequential(spec, &schema, reader, spec.header, &layout)
+                            .map_err(|f| csv_error(f, inferred_hint))?;
+                        table = Assembler::new(layout, schema.clone(), spec.batch_rows);
+                        table = push_all(table, prepared).map_err(|e| key_error(e.to_string()))?;
                     }
-                };
-                (schema, layout, prepared)
+                }
+                (schema, table)
             }
             ConfigFormat::Parquet => {
                 let bytes = open()?.read_all().map_err(read_error)?;
@@ -152,10 +161,12 @@ impl ConfigTable {
                 let schema = file.schema();
                 let layout = Layout::new(&schema, spec.partition_by.as_deref()).map_err(key_error)?;
                 let prepared = file.decode(spec.batch_rows, &layout).map_err(|e| parse_error("Parquet", e, ""))?;
-                (schema, layout, prepared)
+                let table = push_all(Assembler::new(layout, schema.clone(), spec.batch_rows), prepared)
+                    .map_err(|e| key_error(e.to_string()))?;
+                (schema, table)
             }
         };
-        let (batches, index) = layout.assemble(&schema, prepared, spec.batch_rows).map_err(|e| key_error(e.to_string()))?;
+        let (batches, index) = table.finish().map_err(|e| key_error(e.to_string()))?;
         let groups = index.iter().flat_map(|i| i.groups.values().flatten());
         let rows = batches.iter().chain(groups).map(RecordBatch::num_rows).sum();
         let first_filter_indexes = schema.fields().iter().map(|_| OnceLock::new()).collect();
@@ -408,8 +419,9 @@ mod tests {
     fn parsed_in_blocks(spec: &ConfigSpec, bytes: &Bytes) -> Result<(SchemaRef, RecordBatch), CsvFailure> {
         let head = CsvHead::read(spec, ByteSource::Memory(Some(bytes.clone())))?;
         let schema = head.schema.clone();
-        let prepared = head.parse_parallel(spec, &Layout::Plain)?;
-        let (batches, _) = Layout::Plain.assemble(&schema, prepared, spec.batch_rows).unwrap();
+        let mut table = Assembler::new(Layout::Plain, schema.clone(), spec.batch_rows);
+        head.parse_parallel(spec, &mut table)?;
+        let (batches, _) = table.finish().unwrap();
         assert!(batches.iter().all(|b| b.num_rows() <= spec.batch_rows));
         Ok((schema.clone(), arrow_select::concat::concat_batches(&schema, &batches).unwrap()))
     }
