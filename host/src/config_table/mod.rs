@@ -460,7 +460,13 @@ mod tests {
         assert!(got.iter().enumerate().all(|(i, r)| r.0 == i as i64 && r.1 == (i % 64) as i64 && r.3 == format!("name_{}", i % 977)));
         let group = &table.index.as_ref().unwrap().groups;
         assert_eq!(group.len(), 64);
-        assert!(group.values().flatten().all(|b| b.num_rows() <= 4096 + 4096));
+        // Parts of 64 rows (a key's share of a 4096-row batch), gathered
+        // into batches of a quarter of the scan size.
+        for batches in group.values() {
+            let (last, full) = batches.split_last().unwrap();
+            assert!(full.iter().all(|b| b.num_rows() == 1024), "{:?}", batches.iter().map(RecordBatch::num_rows).collect::<Vec<_>>());
+            assert_eq!(last.num_rows(), rows / 64 - 1024 * full.len());
+        }
     }
 
     #[test]
