@@ -44,6 +44,10 @@ struct Args {
     out: PathBuf,
 }
 
+/// Iterations of the PySpark job in the per-iteration overhead (a Spark job
+/// each: 10,000 would take most of an hour).
+const SPARK_OVERHEAD_ITERATIONS: usize = 1_000;
+
 /// Iterations in flight for the per-iteration overhead: 4 per core.
 const OVERHEAD_IN_FLIGHT: usize = 8;
 
@@ -110,6 +114,8 @@ fn main() -> anyhow::Result<()> {
     }
     let (rate_at_cores, wall_at_cores, _) = bench.overhead(10_000, 2)?;
     let floor = bench.file_floor(10_000)?;
+    eprintln!("per-iteration overhead of the peers");
+    let (duck_overhead, spark_overhead) = bench.overhead_peers(10_000, SPARK_OVERHEAD_ITERATIONS)?;
     // The same on tmpfs, where the disk costs next to nothing.
     let shm = Path::new("/dev/shm");
     let on_tmpfs = if shm.is_dir() {
@@ -169,6 +175,32 @@ fn main() -> anyhow::Result<()> {
         format!("Baseline, the disk's own floor: the same 10,000 directories, each with a staged and renamed Parquet part and `_SUCCESS` of the same sizes, written by a bare loop on 2 threads with no compute: **{floor:.0} iterations/s**; corral at {OVERHEAD_IN_FLIGHT} in flight reaches {:.0}% of it.", 100.0 * rate / floor),
         String::new(),
         format!("Time to first output (process start to the first iteration committed, {OVERHEAD_IN_FLIGHT} in flight): **{:.0} ms**", first.as_secs_f64() * 1000.0),
+        String::new(),
+        "The peers on the same work (the same config, one output per iteration on the same disk, whole processes):".to_owned(),
+        String::new(),
+        "| engine | iterations | wall time | iterations/s | corral's ratio |".to_owned(),
+        "|---|---|---|---|---|".to_owned(),
+        format!("| corral, {OVERHEAD_IN_FLIGHT} in flight | 10,000 | {} | {rate:.0} | 1.00 |", secs(wall)),
+        format!(
+            "| DuckDB (`duckdb_job.py`, 2 threads) | 10,000 | {} | {:.0} | corral **{:.1}x faster** |",
+            secs(duck_overhead),
+            10_000.0 / duck_overhead.as_secs_f64(),
+            duck_overhead.as_secs_f64() / wall.as_secs_f64()
+        ),
+    ]);
+    if let Some(spark) = spark_overhead {
+        let corral_1000 = overhead.iter().find(|(count, _)| *count == SPARK_OVERHEAD_ITERATIONS).map(|(_, (_, wall, _))| *wall);
+        if let Some(corral_1000) = corral_1000 {
+            md.push(format!(
+                "| PySpark 3.5 (`pyspark_seed_job.py`, 8 threads, FAIR) | {SPARK_OVERHEAD_ITERATIONS} (corral: {}) | {} | {:.0} | corral **{:.0}x faster** |",
+                secs(corral_1000),
+                secs(spark),
+                SPARK_OVERHEAD_ITERATIONS as f64 / spark.as_secs_f64(),
+                spark.as_secs_f64() / corral_1000.as_secs_f64()
+            ));
+        }
+    }
+    md.extend([
         String::new(),
         "## Memory".to_owned(),
         String::new(),
