@@ -354,20 +354,24 @@ mod tests {
     use arrow_array::types::Int64Type;
     use std::path::Path;
 
-    fn table(partition_by: Option<&str>) -> Arc<ConfigTable> {
-        let mut csv = String::from("id,k,v\n");
-        for i in 0..1000 {
-            csv.push_str(&format!("{i},{},{}.5\n", i % 7, i));
-        }
-        let spec = ConfigSpec {
+    fn csv_spec(partition_by: Option<&str>, batch_rows: usize) -> ConfigSpec {
+        ConfigSpec {
             location: Location::parse("c.csv", Path::new("/")).unwrap(),
             format: ConfigFormat::Csv,
             partition_by: partition_by.map(String::from),
             schema: None,
             header: true,
             delimiter: b',',
-            batch_rows: 64,
-        };
+            batch_rows,
+        }
+    }
+
+    fn table(partition_by: Option<&str>) -> Arc<ConfigTable> {
+        let mut csv = String::from("id,k,v\n");
+        for i in 0..1000 {
+            csv.push_str(&format!("{i},{},{}.5\n", i % 7, i));
+        }
+        let spec = csv_spec(partition_by, 64);
         Arc::new(ConfigTable::parse(&spec, Bytes::from(csv)).unwrap())
     }
 
@@ -380,15 +384,7 @@ mod tests {
                 csv.push_str(&format!("{i},{},{}.25,name_{}\n", i % 64, i, i % 977));
             }
         }
-        let spec = ConfigSpec {
-            location: Location::parse("c.csv", Path::new("/")).unwrap(),
-            format: ConfigFormat::Csv,
-            partition_by: Some("k".into()),
-            schema: None,
-            header: true,
-            delimiter: b',',
-            batch_rows: 4096,
-        };
+        let spec = csv_spec(Some("k"), 4096);
         (spec, Bytes::from(csv))
     }
 
@@ -604,15 +600,7 @@ mod tests {
 
     #[test]
     fn a_bad_partition_key_is_named() {
-        let spec = ConfigSpec {
-            location: Location::parse("c.csv", Path::new("/")).unwrap(),
-            format: ConfigFormat::Csv,
-            partition_by: Some("v".into()),
-            schema: None,
-            header: true,
-            delimiter: b',',
-            batch_rows: 64,
-        };
+        let spec = csv_spec(Some("v"), 64);
         let err = ConfigTable::parse(&spec, Bytes::from("id,v\n1,2.5\n")).unwrap_err();
         assert!(err.to_string().contains("`v`"), "{err}");
     }

@@ -2,7 +2,7 @@
 
 use corral_tests::{files_under, guests, read_seed_output, seed_step};
 
-use crate::support::{Fixture, corral, record};
+use crate::support::{Fixture, corral, corral_command, record};
 
 const SEED_SEQUENCE: [i64; 9] = [2, 3, 4, 56, 22, 15, 6, 7, 9];
 
@@ -47,6 +47,7 @@ fn seed_job_over_100k_rows_matches_the_native_step() {
     let order: Vec<i64> = manifest["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
     assert_eq!(order, SEED_SEQUENCE, "records in the job's order");
     assert!(out.stdout.contains("test: 9/9 succeeded, 0 failed"), "{}", out.stdout);
+    assert!(!out.stderr.contains(POOL_FALLBACK), "the pool is reserved here:\n{}", out.stderr);
 
     // Nothing but the outputs, their markers (which hold the records) and
     // the manifest.
@@ -81,4 +82,32 @@ fn rerunning_a_job_replaces_its_outputs() {
     let out = corral(&[&"run", &job, &"--param", &"param1=2.0"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     check_seed_outputs(&fx, &[5, 6], 2.0, 1.0);
+}
+
+/// The warning of a run whose instance pool could not be reserved.
+const POOL_FALLBACK: &str = "the pooling allocator cannot reserve its slots";
+
+/// Under an address-space limit (`ulimit -v`, as on some shared nodes)
+/// smaller than the pool's reservations (several GiB of address space per
+/// memory slot), the pool cannot be made: corral says so in a warning,
+/// allocates each instance on demand, and gives the same outputs.
+#[test]
+fn a_pool_that_cannot_be_reserved_falls_back_to_instances_on_demand() {
+    let fx = Fixture::new(2_000);
+    let job = fx.job(guests::SEED_MODEL, &[1, 2, 3], "param1 = 1.5\nparam2 = 2.0", "partition_by = \"some_column\"");
+    let corral = corral_command(&[&"run", &job, &"--max-workers", &"1"], &[]);
+    // 16 GiB: the pool of 2 slots wants about 32 GiB; one instance on demand about 4.
+    let mut limited = std::process::Command::new("sh");
+    limited.args(["-c", "ulimit -v 16777216 && exec \"$@\"", "sh"]).arg(corral.get_program()).args(corral.get_args());
+    for (key, value) in corral.get_envs() {
+        match value {
+            Some(value) => limited.env(key, value),
+            None => limited.env_remove(key),
+        };
+    }
+    let out = limited.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches(POOL_FALLBACK).count(), 1, "{stderr}");
+    check_seed_outputs(&fx, &[1, 2, 3], 1.5, 2.0);
 }
