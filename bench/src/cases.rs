@@ -207,14 +207,7 @@ impl Bench {
 
     /// [`Bench::overhead`] with the outputs under `root`.
     pub fn overhead_under(&self, root: &Path, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
-        let config = self.work.join("config_one_row_per_key.csv");
-        if !config.exists() {
-            let mut text = String::from("id,some_column,value,weight,name\n");
-            for i in 0..10_000 {
-                text.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 100));
-            }
-            std::fs::write(&config, text)?;
-        }
+        let config = self.one_row_per_key_config()?;
         let job = self.job("overhead", &self.seed_wasm, &config, "")?;
         let range = format!("0..{count}");
         let workers = in_flight.to_string();
@@ -239,13 +232,27 @@ impl Bench {
         Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))
     }
 
+    /// The config of the per-iteration cases: 10,000 rows, one per key
+    /// (written once).
+    fn one_row_per_key_config(&self) -> anyhow::Result<PathBuf> {
+        let config = self.work.join("config_one_row_per_key.csv");
+        if !config.exists() {
+            let mut text = String::from("id,some_column,value,weight,name\n");
+            for i in 0..10_000 {
+                text.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 100));
+            }
+            std::fs::write(&config, text)?;
+        }
+        Ok(config)
+    }
+
     /// The peers on [`Bench::overhead`]'s work: DuckDB's job over the same
     /// one-row-per-key config for `count` iterations (median of the runs)
     /// and, unless Spark runs are off, PySpark's for `spark_count`
     /// iterations (one run: it makes a Spark job per iteration), each
     /// writing its outputs to the same disk as corral. Whole processes.
     pub fn overhead_peers(&self, count: usize, spark_count: usize) -> anyhow::Result<(Duration, Option<Duration>)> {
-        let config = self.work.join("config_one_row_per_key.csv");
+        let config = self.one_row_per_key_config()?;
         let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
         let keys = |count: usize| (0..count).map(|n| n.to_string()).collect::<Vec<_>>().join(",");
         let (duck_keys, spark_keys) = (keys(count), keys(spark_count));

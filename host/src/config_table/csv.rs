@@ -103,13 +103,11 @@ impl CsvHead {
         let CsvHead { schema, buf, source, eof, header_pending, bytes_per_row } = self;
         let layout = &table.layout();
         if header_pending {
-            for prepared in parse_sequential(spec, &schema, ChunkReader::new(buf.freeze(), source), true, layout)? {
-                table.push(prepared).map_err(CsvFailure::Parse)?;
-            }
-            return Ok(());
+            let prepared = parse_sequential(spec, &schema, ChunkReader::new(buf.freeze(), source), true, layout)?;
+            return table.push_all(prepared).map_err(CsvFailure::Parse);
         }
         let batches_per_block = MIN_BLOCK_BYTES.div_ceil(spec.batch_rows.saturating_mul(bytes_per_row)).max(1);
-        let blocks = Blocks { source, buf, eof, scanned: 0, newlines: 0, rows: spec.batch_rows * batches_per_block };
+        let blocks = Blocks::new(source, buf, eof, spec.batch_rows * batches_per_block);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
         let failed = AtomicBool::new(false);
         let (job_tx, job_rx) = sync_channel::<(usize, Bytes)>(threads);
@@ -143,28 +141,24 @@ impl CsvHead {
                 let (mut next, mut waiting) = (0, std::collections::BTreeMap::new());
                 let mut failure = None;
                 for (seq, result) in result_rx {
-                    waiting.insert(seq, result);
-                    while let Some(result) = waiting.remove(&next) {
-                        next += 1;
-                        match result {
-                            Ok(prepared) if failure.is_none() => {
-                                for p in prepared {
-                                    if let Err(e) = table.push(p) {
-                                        failure = Some(e);
-                                        break;
-                                    }
+                    match result {
+                        // Any failure sends the file to the one-thread parse:
+                        // the rest is only drained.
+                        Err(e) => failure = failure.or(Some(e)),
+                        Ok(prepared) if failure.is_none() => {
+                            waiting.insert(seq, prepared);
+                            while let Some(prepared) = waiting.remove(&next) {
+                                next += 1;
+                                if let Err(e) = table.push_all(prepared) {
+                                    failure = Some(e);
+                                    break;
                                 }
                             }
-                            Ok(_) => {}
-                            Err(e) => failure = failure.or(Some(e)),
                         }
+                        Ok(_) => {}
                     }
                 }
-                // A failed block stops the others: the ones after it may never come.
-                match waiting.into_values().find_map(Result::err) {
-                    Some(e) => Err(failure.unwrap_or(e)),
-                    None => failure.map_or(Ok(()), Err),
-                }
+                failure.map_or(Ok(()), Err)
             });
             let read = feed(blocks, &job_tx, &result_tx, &failed, spec, &schema, layout);
             drop(job_tx);
@@ -229,10 +223,10 @@ pub(super) struct Blocks {
 }
 
 impl Blocks {
-    /// Blocks of `rows` records of `source`.
-    #[cfg(test)]
-    pub(super) fn new(source: ByteSource, rows: usize) -> Blocks {
-        Blocks { source, buf: BytesMut::new(), eof: false, scanned: 0, newlines: 0, rows }
+    /// Blocks of `rows` records of `buf` (read from `source` up to its
+    /// end when `eof`, starting at a record), then of the rest of `source`.
+    pub(super) fn new(source: ByteSource, buf: BytesMut, eof: bool, rows: usize) -> Blocks {
+        Blocks { source, buf, eof, scanned: 0, newlines: 0, rows }
     }
 
     /// The next block, or `None` at the end.

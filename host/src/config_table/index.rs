@@ -133,13 +133,12 @@ impl Assembler {
 
     /// Adds the next prepared batch.
     pub(super) fn push(&mut self, prepared: Prepared) -> Result<(), ArrowError> {
-        let parts = match (prepared, self.layout) {
-            (Prepared::Whole(batch), Layout::Plain) => {
+        let parts = match prepared {
+            Prepared::Whole(batch) => {
                 self.batches.push(batch);
                 return Ok(());
             }
-            (Prepared::Whole(batch), Layout::Indexed { column, kind }) => split(&batch, column, kind)?,
-            (Prepared::Split(parts), _) => parts,
+            Prepared::Split(parts) => parts,
         };
         for (key, part) in parts {
             let (parts, rows) = self.pending.entry(key.clone()).or_default();
@@ -155,9 +154,15 @@ impl Assembler {
         Ok(())
     }
 
+    /// Adds the next prepared batches, in order.
+    pub(super) fn push_all(&mut self, prepared: Vec<Prepared>) -> Result<(), ArrowError> {
+        prepared.into_iter().try_for_each(|p| self.push(p))
+    }
+
     /// The table's batches, or (when indexed) its index.
     pub(super) fn finish(mut self) -> Result<(Vec<RecordBatch>, Option<PartitionIndex>), ArrowError> {
         let Layout::Indexed { column, kind } = self.layout else { return Ok((self.batches, None)) };
+        debug_assert!(self.batches.is_empty(), "an indexed layout prepares split batches only");
         for (key, (parts, _)) in std::mem::take(&mut self.pending) {
             let group = self.groups.entry(key).or_default();
             if !parts.is_empty() {
@@ -170,15 +175,20 @@ impl Assembler {
 
 /// The rows of `batch` for each key of its `column`.
 fn split(batch: &RecordBatch, column: usize, kind: KeyKind) -> Result<Vec<(Key, RecordBatch)>, ArrowError> {
+    rows_by_key(batch, column, kind)?
+        .into_iter()
+        .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
+        .collect()
+}
+
+/// The positions of the rows of `batch` for each key of its `column`.
+fn rows_by_key(batch: &RecordBatch, column: usize, kind: KeyKind) -> Result<HashMap<Key, Vec<u32>>, ArrowError> {
     let keys = normalise_keys(batch.column(column), kind)?;
     let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
     for row in 0..batch.num_rows() {
         rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
     }
-    rows_by_key
-        .into_iter()
-        .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
-        .collect()
+    Ok(rows_by_key)
 }
 
 /// What a scan's `key == literal` looks up.
@@ -248,14 +258,7 @@ impl PositionIndex {
     pub(super) fn build(batches: &[RecordBatch], column: usize, kind: KeyKind) -> Result<PositionIndex, ArrowError> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
         let per_thread = batches.len().div_ceil(threads).max(1);
-        let per_batch = |batch: &RecordBatch| -> Result<HashMap<Key, Vec<u32>>, ArrowError> {
-            let keys = normalise_keys(batch.column(column), kind)?;
-            let mut rows_by_key: HashMap<Key, Vec<u32>> = HashMap::new();
-            for row in 0..batch.num_rows() {
-                rows_by_key.entry(key_at(&keys, kind, row)).or_default().push(row as u32);
-            }
-            Ok(rows_by_key)
-        };
+        let per_batch = |batch: &RecordBatch| rows_by_key(batch, column, kind);
         let per_batch = &per_batch;
         let chunks: Vec<Result<Vec<HashMap<Key, Vec<u32>>>, ArrowError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = batches

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::csv::{CsvFailure, CsvHead};
-use self::index::{Assembler, KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, Prepared, lookup_key};
+use self::index::{Assembler, KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, lookup_key};
 use self::parquet::ParquetFile;
 use self::source::{ByteSource, ChunkReader};
 use crate::filter::{BoundScan, CmpOp, ScanError, ScanRequest};
@@ -126,12 +126,6 @@ impl ConfigTable {
             CsvFailure::Read(source) => read_error(source),
             CsvFailure::Parse(source) => parse_error("CSV", source, hint),
         };
-        let push_all = |mut table: Assembler, prepared: Vec<Prepared>| -> Result<Assembler, ArrowError> {
-            for p in prepared {
-                table.push(p)?;
-            }
-            Ok(table)
-        };
         let (schema, table) = match spec.format {
             ConfigFormat::Csv => {
                 let head = CsvHead::read(spec, open()?).map_err(|f| csv_error(f, ""))?;
@@ -150,7 +144,7 @@ impl ConfigTable {
                         let prepared = csv::parse_sequential(spec, &schema, reader, spec.header, &layout)
                             .map_err(|f| csv_error(f, inferred_hint))?;
                         table = Assembler::new(layout, schema.clone(), spec.batch_rows);
-                        table = push_all(table, prepared).map_err(|e| key_error(e.to_string()))?;
+                        table.push_all(prepared).map_err(|e| key_error(e.to_string()))?;
                     }
                 }
                 (schema, table)
@@ -161,8 +155,8 @@ impl ConfigTable {
                 let schema = file.schema();
                 let layout = Layout::new(&schema, spec.partition_by.as_deref()).map_err(key_error)?;
                 let prepared = file.decode(spec.batch_rows, &layout).map_err(|e| parse_error("Parquet", e, ""))?;
-                let table = push_all(Assembler::new(layout, schema.clone(), spec.batch_rows), prepared)
-                    .map_err(|e| key_error(e.to_string()))?;
+                let mut table = Assembler::new(layout, schema.clone(), spec.batch_rows);
+                table.push_all(prepared).map_err(|e| key_error(e.to_string()))?;
                 (schema, table)
             }
         };
@@ -206,14 +200,10 @@ impl ConfigTable {
     pub fn scan(self: &Arc<Self>, request: &ScanRequest) -> Result<ConfigScan, ScanError> {
         let mut request = request.clone();
         let mut sources: Option<Vec<Source>> = None;
-        let pinned = |request: &ScanRequest, column: &str| {
-            let pos = request.filter.iter().position(|c| c.column == column && c.op == CmpOp::Eq)?;
-            // Bind first so that an incomparable literal is still an error.
-            let one = ScanRequest { filter: vec![request.filter[pos].clone()], ..Default::default() };
-            Some(BoundScan::bind(&one, &self.schema).map(|_| pos))
-        };
         if let Some(index) = &self.index {
-            if let Some(pos) = pinned(&request, self.schema.field(index.column).name()).transpose()? {
+            let key_name = self.schema.field(index.column).name();
+            if let Some(pos) = request.filter.iter().position(|c| &c.column == key_name && c.op == CmpOp::Eq) {
+                self.bind_pinned(&request, pos)?;
                 let group = match lookup_key(&request.filter[pos].value, index.kind) {
                     KeyLookup::Key(key) => index.groups.get(&key).cloned().unwrap_or_default(),
                     KeyLookup::NoRows => Vec::new(),
@@ -221,8 +211,9 @@ impl ConfigTable {
                 request.filter.remove(pos);
                 sources = Some(group.into_iter().map(|batch| (batch, None)).collect());
             }
-        } else if let Some((pos, index)) = self.first_filter_index(&request) {
-            if pinned(&request, &request.filter[pos].column).transpose()?.is_some() {
+        } else if let Some((pos, column, kind)) = self.first_indexable_eq(&request) {
+            self.bind_pinned(&request, pos)?;
+            if let Some(index) = self.first_filter_index(column, kind) {
                 let group = match lookup_key(&request.filter[pos].value, index.kind) {
                     KeyLookup::Key(key) => index.positions.get(&key).map(Vec::as_slice).unwrap_or_default(),
                     KeyLookup::NoRows => &[],
@@ -246,14 +237,25 @@ impl ConfigTable {
         })
     }
 
-    /// The index of the first `column == v` of `request` whose column can
-    /// be indexed, built on the first scan that asks (at most
-    /// [`MAX_FIRST_FILTER_INDEXES`] columns are), and the comparison's position.
-    fn first_filter_index(&self, request: &ScanRequest) -> Option<(usize, &PositionIndex)> {
-        let (pos, column, kind) = request.filter.iter().enumerate().find_map(|(pos, c)| {
+    /// Binds the comparison at `pos` alone, before an index answers it and
+    /// it leaves the request: an incomparable literal is still an error.
+    fn bind_pinned(&self, request: &ScanRequest, pos: usize) -> Result<(), ScanError> {
+        BoundScan::bind(&ScanRequest { filter: vec![request.filter[pos].clone()], ..Default::default() }, &self.schema)?;
+        Ok(())
+    }
+
+    /// The first `column == v` of `request` whose column can be indexed:
+    /// its position, the column's and the column's key kind.
+    fn first_indexable_eq(&self, request: &ScanRequest) -> Option<(usize, usize, KeyKind)> {
+        request.filter.iter().enumerate().find_map(|(pos, c)| {
             let column = self.schema.index_of(&c.column).ok().filter(|_| c.op == CmpOp::Eq)?;
             Some((pos, column, KeyKind::of(self.schema.field(column).data_type()).ok()?))
-        })?;
+        })
+    }
+
+    /// The index of `column`, built on the first scan that asks (at most
+    /// [`MAX_FIRST_FILTER_INDEXES`] columns are).
+    fn first_filter_index(&self, column: usize, kind: KeyKind) -> Option<&PositionIndex> {
         let index = self.first_filter_indexes[column].get_or_init(|| {
             if self.first_filter_indexes_built.fetch_add(1, Ordering::Relaxed) >= MAX_FIRST_FILTER_INDEXES {
                 return None;
@@ -277,7 +279,7 @@ impl ConfigTable {
                 }
             }
         });
-        Some((pos, index.as_ref()?))
+        index.as_ref()
     }
 }
 
@@ -513,7 +515,7 @@ mod tests {
     #[test]
     fn blocks_end_at_line_ends_and_hold_the_asked_rows() {
         let text: String = (0..100).map(|i| format!("{i},{}\n", "x".repeat(i))).collect();
-        let mut blocks = csv::Blocks::new(ByteSource::Memory(Some(Bytes::from(text.clone()))), 7);
+        let mut blocks = csv::Blocks::new(ByteSource::Memory(Some(Bytes::from(text.clone()))), bytes::BytesMut::new(), false, 7);
         let mut joined = Vec::new();
         let mut sizes = Vec::new();
         while let Some(block) = blocks.next_block().unwrap() {
