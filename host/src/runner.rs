@@ -4,13 +4,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime};
 
 use futures::FutureExt as _;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
@@ -21,7 +21,7 @@ use crate::manifest::{
     iteration_dir, params_sha256, record_path,
 };
 use crate::module_cache::ModuleCache;
-use crate::output::{OutputSink, SUCCESS_FILE, remove_local_staging};
+use crate::output::{OutputSink, ParquetFormat, SUCCESS_FILE, remove_local_staging};
 use crate::progress::{Progress, heartbeat_period};
 use crate::sandbox::{ModuleError, Sandbox};
 use crate::storage::request_stats::RequestStats;
@@ -227,9 +227,6 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
             "only {concurrency} iterations' memory caps fit the memory budget at once; running that many"
         );
     }
-    let workers = Arc::new(Semaphore::new(concurrency));
-    let slots = Arc::new(Mutex::new((0..concurrency).rev().collect::<Vec<_>>()));
-    let mut tasks = Vec::with_capacity(to_run.len());
     tracing::info!(iterations = to_run.len(), workers = concurrency, "running");
     // On SIGTERM or SIGINT: admit nothing more, interrupt what runs.
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None::<i32>);
@@ -244,60 +241,60 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     };
     let progress = Progress::new(to_run.len(), options.progress_bar);
     let heartbeat = progress.heartbeat(heartbeat_period());
-    let mut admitted = 0;
-    for &iteration in &to_run {
-        let mut signalled = signal_rx.clone();
-        let permit = tokio::select! {
-            permit = workers.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = signalled.wait_for(Option::is_some) => break,
-        };
-        if signal_rx.borrow().is_some() {
-            break;
+    // One long-lived task per worker slot, each taking the next iteration
+    // in order until none is left: no task spawned and no cross-thread
+    // wake-up per iteration, which short iterations would pay for (see
+    // BENCHMARKS.md, iterations per second). The tasks yield inside the
+    // guest, so the runtime shares the cores between them fairly.
+    let to_run: Arc<[i64]> = to_run.into();
+    let next = Arc::new(AtomicUsize::new(0));
+    let shared = Arc::new(SharedTask {
+        sandbox: sandbox.clone(),
+        config: config.clone(),
+        params_json,
+        job_name: job.name.clone(),
+        store: output_store.clone(),
+        root: output_root.clone(),
+        max_output: job.limits.max_output_bytes,
+        max_output_rows: job.limits.max_output_rows,
+        run_started: started,
+        params_sha256: params_sha256.clone(),
+        stats: storage.stats().clone(),
+        local_root,
+        earlier_outputs,
+        stale_failures,
+        format: Arc::default(),
+    });
+    let workers: Vec<_> = (0..concurrency)
+        .map(|slot| {
+            let (shared, to_run, next, progress, signal_rx) =
+                (shared.clone(), to_run.clone(), next.clone(), progress.clone(), signal_rx.clone());
+            tokio::spawn(async move {
+                let mut records = Vec::new();
+                // A signal stops the admissions; an iteration taken just
+                // before it is interrupted by the sandbox.
+                while signal_rx.borrow().is_none() {
+                    let Some(&iteration) = to_run.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                    progress.started();
+                    let record = shared.run(iteration, slot).instrument(tracing::info_span!("iteration", iteration)).await;
+                    progress.finished(record.status == Status::Succeeded);
+                    records.push(record);
+                }
+                records
+            })
+        })
+        .collect();
+    for worker in workers {
+        for record in worker.await.expect("iterations catch their own panics") {
+            finished.insert(record.iteration, record);
         }
-        admitted += 1;
-        let slot = slots.lock().expect("slot lock").pop().expect("a permit guarantees a slot");
-        let task = IterationTask {
-            iteration,
-            slot,
-            sandbox: sandbox.clone(),
-            config: config.clone(),
-            params_json: params_json.clone(),
-            job_name: job.name.clone(),
-            store: output_store.clone(),
-            root: output_root.clone(),
-            max_output: job.limits.max_output_bytes,
-            max_output_rows: job.limits.max_output_rows,
-            run_started: started,
-            params_sha256: params_sha256.clone(),
-            stats: storage.stats().clone(),
-            local_root: local_root.clone(),
-            earlier_outputs,
-            stale_failures: stale_failures.clone(),
-        };
-        let slots = slots.clone();
-        let span = tracing::info_span!("iteration", iteration);
-        let progress = progress.clone();
-        tasks.push(tokio::spawn(
-            async move {
-                progress.started();
-                let record = task.run().await;
-                progress.finished(record.status == Status::Succeeded);
-                slots.lock().expect("slot lock").push(slot);
-                drop(permit);
-                record
-            }
-            .instrument(span),
-        ));
-    }
-    for task in tasks {
-        let record = task.await.expect("iteration tasks catch their own panics");
-        finished.insert(record.iteration, record);
     }
     watcher.abort();
     heartbeat.abort();
     progress.clear();
     let interrupted_by = *signal_rx.borrow();
     // Iterations never started are listed too, as interrupted.
+    let admitted = next.load(Ordering::Relaxed).min(to_run.len());
     for &iteration in &to_run[admitted..] {
         let mut record = IterationRecord::new(iteration, sandbox.module_sha256(), &params_sha256);
         record.status = Status::Interrupted;
@@ -359,10 +356,9 @@ pub(crate) async fn read_module(location: &crate::location::Location, store: &dy
     result.map(|b| b.to_vec()).map_err(|source| ModuleError::Read { location: location.clone(), source })
 }
 
-/// Everything one iteration needs, owned so that it can run on its own task.
-struct IterationTask {
-    iteration: i64,
-    slot: usize,
+/// What every iteration of the run shares, owned so that the workers'
+/// tasks can hold it.
+struct SharedTask {
     sandbox: Arc<Sandbox>,
     config: Arc<ConfigTable>,
     params_json: Arc<str>,
@@ -381,31 +377,35 @@ struct IterationTask {
     earlier_outputs: bool,
     /// Iterations with a failure record from an earlier run.
     stale_failures: Arc<HashSet<i64>>,
+    /// The outputs' Parquet settings.
+    format: Arc<ParquetFormat>,
 }
 
-impl IterationTask {
-    async fn run(self) -> IterationRecord {
+impl SharedTask {
+    /// Runs `iteration` on the worker `slot`, commits its output or persists
+    /// its failure, and returns its record.
+    async fn run(&self, iteration: i64, slot: usize) -> IterationRecord {
         let started_at = now_rfc3339();
         let started = Instant::now();
         let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
         let sink = match &self.local_root {
             Some(root) => {
-                let dir = root.join(iteration_dir(self.iteration));
+                let dir = root.join(iteration_dir(iteration));
                 if self.earlier_outputs {
                     // A killed run may have left staging files of this iteration.
                     remove_local_staging(&dir, "");
                 }
-                OutputSink::local(dir, self.max_output, self.max_output_rows)
+                OutputSink::local(dir, self.max_output, self.max_output_rows).with_format(self.format.clone())
             }
             None => {
-                let dir = self.root.clone().join(iteration_dir(self.iteration));
-                OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows)
+                let dir = self.root.clone().join(iteration_dir(iteration));
+                OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows).with_format(self.format.clone())
             }
         };
         // A panic in our host code while it serves the guest is caught, so
         // that it fails this iteration only.
         let outcome = std::panic::AssertUnwindSafe(self.sandbox.run(
-            self.iteration,
+            iteration,
             &self.params_json,
             &self.job_name,
             self.config.clone(),
@@ -413,10 +413,10 @@ impl IterationTask {
         ))
         .catch_unwind()
         .await;
-        let mut record = IterationRecord::new(self.iteration, self.sandbox.module_sha256(), &self.params_sha256);
+        let mut record = IterationRecord::new(iteration, self.sandbox.module_sha256(), &self.params_sha256);
         record.started = started_at;
         record.offset_ms = offset_ms;
-        record.worker = self.slot;
+        record.worker = slot;
         record.attempts = 1;
         let mut finished = None;
         match outcome {
@@ -455,15 +455,15 @@ impl IterationTask {
             }
         }
         record.wall_ms = started.elapsed().as_millis() as u64;
-        let requests = self.stats.of_iteration(self.iteration);
+        let requests = self.stats.of_iteration(iteration);
         (record.storage_requests, record.storage_retries) = (requests.requests, requests.retries);
         // A success is committed by its `_SUCCESS`, which holds the record;
         // a failure's record goes to `_records/`.
         match finished {
             Some(output) => match output.seal(serde_json::to_vec_pretty(&record).expect("records serialise")).await {
                 Ok(_) => {
-                    if self.stale_failures.contains(&self.iteration) {
-                        self.remove_failure_record().await;
+                    if self.stale_failures.contains(&iteration) {
+                        self.remove_failure_record(iteration).await;
                     }
                 }
                 Err(e) => {
@@ -501,10 +501,10 @@ impl IterationTask {
 
     /// Removes the failure record an earlier run left for this iteration,
     /// which has now succeeded.
-    async fn remove_failure_record(&self) {
-        match self.store.delete(&record_path(&self.root, self.iteration)).await {
+    async fn remove_failure_record(&self, iteration: i64) {
+        match self.store.delete(&record_path(&self.root, iteration)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => tracing::warn!(iteration = self.iteration, "cannot remove an earlier run's failure record: {e}"),
+            Err(e) => tracing::warn!(iteration, "cannot remove an earlier run's failure record: {e}"),
         }
     }
 
