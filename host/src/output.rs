@@ -121,8 +121,9 @@ enum Target {
         dir: Path,
     },
     /// A directory on the local disk, written with `std::fs` on the
-    /// iteration's own task; the data file is staged as `NAME#PID` and
-    /// renamed into place as object_store's local store does. That store hands every put to
+    /// iteration's own task, staged as `NAME#PID` and renamed into place
+    /// as object_store's local store does, so that a reader never sees a
+    /// file in part (a `_SUCCESS` without its record, say). That store hands every put to
     /// a blocking thread; for the many small outputs of short iterations
     /// those two thread handoffs per iteration cost more CPU than the
     /// writes themselves (see BENCHMARKS.md, iterations per second).
@@ -407,12 +408,10 @@ impl Finished {
                     // No data file: the directory may not exist yet.
                     std::fs::create_dir_all(dir).map_err(LocalFileError::at(dir))?;
                 }
-                // Written in place, not staged and renamed: the data file is
-                // complete before it, and a marker a killed run left torn
-                // (a single small write rarely is) holds no record, so
-                // `--resume` runs the iteration again.
+                let staged = staging_path(dir, SUCCESS_FILE);
+                std::fs::write(&staged, record).map_err(LocalFileError::at(&staged))?;
                 let success = dir.join(SUCCESS_FILE);
-                std::fs::write(&success, record).map_err(LocalFileError::at(&success))?;
+                std::fs::rename(&staged, &success).map_err(LocalFileError::at(&success))?;
             }
         }
         Ok(self.committed)

@@ -2,7 +2,7 @@
 
 use corral_tests::guests;
 
-use crate::support::{Fixture, corral};
+use crate::support::{Fixture, corral, corral_env};
 
 #[test]
 fn json_logs_parse_and_carry_the_iteration_on_every_iteration_event() {
@@ -29,6 +29,18 @@ fn json_logs_parse_and_carry_the_iteration_on_every_iteration_event() {
         let guest_line = guest_line.unwrap_or_else(|| panic!("no guest log line of iteration {n} in:\n{}", out.stderr));
         assert_eq!(guest_line["iteration"], n);
     }
+}
+
+#[test]
+fn text_logs_to_a_pipe_carry_no_colour_codes() {
+    // Regression: the text logs carried ANSI colour codes into files and
+    // pipes (EMR step logs), unless NO_COLOR was set.
+    let fx = Fixture::new(2_000);
+    let job = fx.job(guests::SEED_MODEL, &[1, 2], "param1 = 1.0\nparam2 = 1.0", "");
+    let out = corral_env(&[&"run", &job], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("iteration succeeded"), "{}", out.stderr);
+    assert!(!out.stderr.contains('\u{1b}'), "colour codes in piped logs:\n{:?}", out.stderr);
 }
 
 #[test]

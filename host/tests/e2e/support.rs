@@ -109,7 +109,7 @@ pub fn corral_command(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(String, Str
         .args(args.iter().map(|a| a.as_ref()))
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .env("CORRAL_CACHE_DIR", cache)
-        .env("NO_COLOR", "1")
+        .env_remove("NO_COLOR")
         .env_remove("RUST_LOG");
     command
 }
