@@ -144,6 +144,7 @@ pub struct Sandbox {
     limits: Limits,
     deterministic: bool,
     interrupt: Arc<AtomicBool>,
+    schema_messages: Arc<state::SchemaMessages>,
     _ticker: EpochTicker,
 }
 
@@ -261,6 +262,7 @@ impl Sandbox {
             limits,
             deterministic,
             interrupt: Arc::new(AtomicBool::new(false)),
+            schema_messages: Arc::default(),
             _ticker: ticker,
         })
     }
@@ -316,7 +318,7 @@ impl Sandbox {
         }
         let wasi = wasi.build();
         let limiter = MemoryLimiter::new(self.limits.memory_bytes);
-        let mut store = Store::new(&self.engine, IterationState::new(iteration, wasi, limiter, config, sink));
+        let mut store = Store::new(&self.engine, IterationState::new(iteration, wasi, limiter, config, self.schema_messages.clone(), sink));
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(self.limits.fuel).expect("fuel is enabled");
         let deadline = Instant::now() + self.limits.timeout;

@@ -1,12 +1,13 @@
 //! What one iteration's store holds, and the host imports of the
 //! `transform` world served from it: log, scans of the config table, emit.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
 use arrow_ipc::reader::StreamDecoder;
-use arrow_ipc::writer::StreamWriter;
+use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamWriter, write_message};
+use arrow_schema::{DataType, SchemaRef};
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -45,17 +46,27 @@ pub struct IterationState {
     pub(crate) failure: Option<HostFailure>,
     pub(crate) rows_in: u64,
     log_bytes: u64,
+    schema_messages: Arc<SchemaMessages>,
 }
 
 impl IterationState {
-    /// The state for `iteration`, reading `config`, writing to `sink`.
-    pub fn new(iteration: i64, wasi: WasiCtx, limiter: MemoryLimiter, config: Arc<ConfigTable>, sink: OutputSink) -> Self {
+    /// The state for `iteration`, reading `config` (its scans' schemas
+    /// encoded by `schema_messages`), writing to `sink`.
+    pub fn new(
+        iteration: i64,
+        wasi: WasiCtx,
+        limiter: MemoryLimiter,
+        config: Arc<ConfigTable>,
+        schema_messages: Arc<SchemaMessages>,
+        sink: OutputSink,
+    ) -> Self {
         IterationState {
             iteration,
             wasi,
             table: ResourceTable::new(),
             limiter,
             config,
+            schema_messages,
             sink: Some(sink),
             failure: None,
             rows_in: 0,
@@ -84,6 +95,80 @@ pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>, arrow_schema::A
     writer.write(batch)?;
     writer.finish()?;
     writer.into_inner()
+}
+
+/// The IPC schema message of the run's scans, encoded once rather than
+/// twice an iteration (a scan's `schema` and every batch's stream start
+/// with it): byte for byte what `StreamWriter` writes. Schemas with
+/// dictionaries are encoded whole each time, as their messages carry
+/// dictionary ids.
+#[derive(Debug, Default)]
+pub struct SchemaMessages {
+    last: Mutex<Option<Arc<SchemaMessage>>>,
+}
+
+/// One schema's encoding.
+#[derive(Debug)]
+struct SchemaMessage {
+    schema: SchemaRef,
+    /// The schema message, then the end-of-stream marker.
+    stream: Vec<u8>,
+    /// Where the end-of-stream marker starts.
+    end: usize,
+}
+
+impl SchemaMessages {
+    /// The encoding of `schema`, unless it has dictionaries.
+    fn get(&self, schema: &SchemaRef) -> Result<Option<Arc<SchemaMessage>>, arrow_schema::ArrowError> {
+        if schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
+            return Ok(None);
+        }
+        let mut last = self.last.lock().expect("the schema cache lock is not poisoned");
+        if let Some(message) = last.as_ref().filter(|m| m.schema == *schema) {
+            return Ok(Some(message.clone()));
+        }
+        let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
+        let end = writer.get_ref().len();
+        writer.finish()?;
+        let message = Arc::new(SchemaMessage { schema: schema.clone(), stream: writer.into_inner()?, end });
+        *last = Some(message.clone());
+        Ok(Some(message))
+    }
+
+    /// `schema` as an IPC stream with no batch.
+    fn schema_only(&self, schema: &SchemaRef) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+        match self.get(schema)? {
+            Some(message) => Ok(message.stream.clone()),
+            None => encode_schema_only(schema),
+        }
+    }
+
+    /// `batch` as a complete IPC stream, as [`encode_ipc`] writes it.
+    fn stream(&self, batch: &RecordBatch) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+        let Some(message) = self.get(&batch.schema())? else { return encode_ipc(batch) };
+        let mut out = Vec::with_capacity(message.stream.len() + batch.get_array_memory_size() + 1024);
+        out.extend_from_slice(&message.stream[..message.end]);
+        let options = IpcWriteOptions::default();
+        let (dictionaries, encoded) =
+            IpcDataGenerator::default().encode(batch, &mut DictionaryTracker::new(false), &options, &mut IpcWriteContext::default())?;
+        debug_assert!(dictionaries.is_empty(), "a schema without dictionaries");
+        write_message(&mut out, encoded, &options)?;
+        out.extend_from_slice(&message.stream[message.end..]);
+        Ok(out)
+    }
+}
+
+fn has_dictionary(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Dictionary(..) => true,
+        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) | DataType::LargeListView(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => {
+            has_dictionary(f.data_type())
+        }
+        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
+        DataType::RunEndEncoded(ends, values) => has_dictionary(ends.data_type()) || has_dictionary(values.data_type()),
+        _ => false,
+    }
 }
 
 /// Decodes every batch of one complete IPC stream (validating it).
@@ -199,15 +284,14 @@ impl host::Host for IterationState {
 impl host::HostScan for IterationState {
     async fn schema(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Vec<u8>> {
         let scan = self.table.get(&scan)?;
-        let empty = RecordBatch::new_empty(scan.0.schema());
-        Ok(encode_schema_only(&empty)?)
+        Ok(self.schema_messages.schema_only(&scan.0.schema())?)
     }
 
     async fn next(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Option<Vec<u8>>> {
         let scan = self.table.get_mut(&scan)?;
         let Some(batch) = scan.0.next_batch()? else { return Ok(None) };
         self.rows_in += batch.num_rows() as u64;
-        Ok(Some(encode_ipc(&batch)?))
+        Ok(Some(self.schema_messages.stream(&batch)?))
     }
 
     async fn drop(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<()> {
@@ -216,8 +300,37 @@ impl host::HostScan for IterationState {
     }
 }
 
-fn encode_schema_only(empty: &RecordBatch) -> Result<Vec<u8>, arrow_schema::ArrowError> {
-    let mut writer = StreamWriter::try_new(Vec::new(), &empty.schema())?;
+fn encode_schema_only(schema: &SchemaRef) -> Result<Vec<u8>, arrow_schema::ArrowError> {
+    let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
     writer.finish()?;
     writer.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::{ArrayRef, DictionaryArray, Float64Array, Int64Array, StringArray};
+    use arrow_array::types::Int32Type;
+
+    #[test]
+    fn cached_schema_messages_give_the_bytes_of_a_stream_writer() {
+        let a = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(vec![Some(1), None, Some(3), Some(4)])) as ArrayRef),
+            ("name", Arc::new(StringArray::from(vec!["a", "bb", "ccc", "dddd"])) as ArrayRef),
+        ])
+        .unwrap();
+        let b = RecordBatch::try_from_iter([("score", Arc::new(Float64Array::from(vec![0.5])) as ArrayRef)]).unwrap();
+        let keys = DictionaryArray::<Int32Type>::from_iter(["x", "y", "x"]);
+        let dictionary = RecordBatch::try_from_iter([("k", Arc::new(keys) as ArrayRef)]).unwrap();
+        let messages = SchemaMessages::default();
+        // Schemas in turn, a slice, and a dictionary column (encoded whole):
+        // every stream and schema is what the writer makes, and decodes back.
+        for batch in [a.clone(), a.slice(1, 2), b.clone(), a.slice(3, 1), dictionary.clone(), a.clone()] {
+            let stream = messages.stream(&batch).unwrap();
+            assert_eq!(stream, encode_ipc(&batch).unwrap(), "{:?}", batch.schema());
+            assert_eq!(decode_ipc(stream).unwrap(), [batch.clone()]);
+            let schema = messages.schema_only(&batch.schema()).unwrap();
+            assert_eq!(schema, encode_schema_only(&batch.schema()).unwrap());
+        }
+    }
 }
