@@ -47,3 +47,55 @@ pub mod summary;
 // These dev-dependencies serve the end-to-end tests, not the unit tests.
 #[cfg(test)]
 use {corral_tests as _, inotify as _};
+
+/// The unit tests' allocator: the system's, counting the bytes each thread
+/// holds, so that a test can bound what a step of its own thread keeps.
+#[cfg(test)]
+pub(crate) mod test_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static HELD: Cell<isize> = const { Cell::new(0) };
+    }
+
+    /// Bytes allocated and not yet freed by this thread (frees of memory
+    /// other threads allocated count against it).
+    pub(crate) fn held() -> isize {
+        HELD.with(Cell::get)
+    }
+
+    struct Counting;
+
+    fn add(bytes: isize) {
+        // Not during a thread's teardown, when its local is gone.
+        let _ = HELD.try_with(|held| held.set(held.get() + bytes));
+    }
+
+    // SAFETY: every call is passed on to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            add(layout.size() as isize);
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            add(-(layout.size() as isize));
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            add(layout.size() as isize);
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            add(new_size as isize - layout.size() as isize);
+            // SAFETY: the caller's contract, passed on.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+}

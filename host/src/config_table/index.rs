@@ -242,46 +242,138 @@ fn key_at(keys: &ArrayRef, kind: KeyKind, row: usize) -> Key {
 }
 
 /// An index built on a table's first `column == v` scan when none was
-/// declared: for each key, the positions of its rows in each batch. It
-/// costs 4 bytes a row, not a second copy of the table; a scan takes the
-/// matching rows instead of filtering every one.
+/// declared: the positions of every key's rows, one array for the whole
+/// table (4 bytes a row, and a hash entry and 8 bytes a key), not a second
+/// copy of the table; a scan takes the matching rows instead of filtering
+/// every one. One array rather than one per key and batch: with a key of
+/// high cardinality (one or a few rows a key) those small arrays held more
+/// than ten times the table.
 #[derive(Debug)]
 pub(super) struct PositionIndex {
     /// How the key column's values are hashed.
     pub(super) kind: KeyKind,
-    /// For each key, (batch, rows of that batch) in the table's order.
-    pub(super) positions: HashMap<Key, Vec<(usize, UInt32Array)>>,
+    /// Each key's number, in the order first seen.
+    ids: HashMap<Key, u32>,
+    /// For each key number, where its rows start in `rows`, and how many.
+    ranges: Vec<(u32, u32)>,
+    /// Every row's number in the table, grouped by key, each key's in the
+    /// table's order.
+    rows: Vec<u32>,
+    /// The table's row number of each batch's first row, and the total.
+    batch_starts: Vec<u32>,
 }
 
 impl PositionIndex {
-    /// Indexes `column` of `batches`, the batches shared out between the cores.
+    /// Indexes `column` of `batches`: each core numbers the keys of its
+    /// share of the batches, then the numbers are merged and the rows
+    /// grouped by key.
     pub(super) fn build(batches: &[RecordBatch], column: usize, kind: KeyKind) -> Result<PositionIndex, ArrowError> {
+        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        u32::try_from(total)
+            .map_err(|_| ArrowError::ComputeError(format!("{total} rows are more than a position index holds ({})", u32::MAX)))?;
+        let mut batch_starts = Vec::with_capacity(batches.len() + 1);
+        let mut start = 0u32;
+        for batch in batches {
+            batch_starts.push(start);
+            start += batch.num_rows() as u32;
+        }
+        batch_starts.push(start);
+
+        // Each share: its keys in the order first seen, and each row's
+        // number of its key among them.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
         let per_thread = batches.len().div_ceil(threads).max(1);
-        let per_batch = |batch: &RecordBatch| rows_by_key(batch, column, kind);
-        let per_batch = &per_batch;
-        let chunks: Vec<Result<Vec<HashMap<Key, Vec<u32>>>, ArrowError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batches
-                .chunks(per_thread)
-                .map(|chunk| scope.spawn(move || chunk.iter().map(per_batch).collect()))
-                .collect();
-            handles.into_iter().map(|h| h.join().expect("indexing a batch does not panic")).collect()
-        });
-        let mut positions: HashMap<Key, Vec<(usize, UInt32Array)>> = HashMap::new();
-        let mut batch = 0;
-        for chunk in chunks {
-            for rows_by_key in chunk? {
-                for (key, rows) in rows_by_key {
-                    positions.entry(key).or_default().push((batch, UInt32Array::from(rows)));
+        let number = |share: &[RecordBatch]| -> Result<(Vec<Key>, Vec<u32>), ArrowError> {
+            let mut ids: HashMap<Key, u32> = HashMap::new();
+            let mut row_ids = Vec::with_capacity(share.iter().map(RecordBatch::num_rows).sum());
+            for batch in share {
+                let keys = normalise_keys(batch.column(column), kind)?;
+                for row in 0..batch.num_rows() {
+                    let next = ids.len() as u32;
+                    row_ids.push(*ids.entry(key_at(&keys, kind, row)).or_insert(next));
                 }
-                batch += 1;
+            }
+            let mut keys: Vec<(Key, u32)> = ids.into_iter().collect();
+            keys.sort_unstable_by_key(|(_, id)| *id);
+            Ok((keys.into_iter().map(|(key, _)| key).collect(), row_ids))
+        };
+        let number = &number;
+        let shares: Vec<Result<(Vec<Key>, Vec<u32>), ArrowError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = batches.chunks(per_thread).map(|share| scope.spawn(move || number(share))).collect();
+            handles.into_iter().map(|h| h.join().expect("numbering keys does not panic")).collect()
+        });
+
+        // The shares' numbers made the table's, counting each key's rows.
+        let mut ids: HashMap<Key, u32> = HashMap::new();
+        let mut counts: Vec<u32> = Vec::new();
+        let mut row_ids: Vec<u32> = Vec::with_capacity(total);
+        for share in shares {
+            let (keys, share_rows) = share?;
+            let to_table: Vec<u32> = keys
+                .into_iter()
+                .map(|key| {
+                    let next = ids.len() as u32;
+                    let id = *ids.entry(key).or_insert(next);
+                    if id == next {
+                        counts.push(0);
+                    }
+                    id
+                })
+                .collect();
+            for id in share_rows {
+                let id = to_table[id as usize];
+                counts[id as usize] += 1;
+                row_ids.push(id);
             }
         }
-        Ok(PositionIndex { kind, positions })
+        let mut ranges = Vec::with_capacity(counts.len());
+        let mut next = 0u32;
+        for count in counts {
+            ranges.push((next, count));
+            next += count;
+        }
+        let mut fill: Vec<u32> = ranges.iter().map(|(start, _)| *start).collect();
+        let mut rows = vec![0u32; total];
+        for (row, id) in row_ids.into_iter().enumerate() {
+            let at = &mut fill[id as usize];
+            rows[*at as usize] = row as u32;
+            *at += 1;
+        }
+        Ok(PositionIndex { kind, ids, ranges, rows, batch_starts })
+    }
+
+    /// The number of keys.
+    pub(super) fn keys(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The rows of `key`: each batch holding some, with their positions in
+    /// it, in the table's order.
+    pub(super) fn rows_of(&self, key: &Key) -> Vec<(usize, UInt32Array)> {
+        let Some(&id) = self.ids.get(key) else { return Vec::new() };
+        let (start, len) = self.ranges[id as usize];
+        let mut out: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut batch = 0;
+        for &row in &self.rows[start as usize..(start + len) as usize] {
+            // The rows ascend, so the batch only moves forward.
+            while self.batch_starts[batch + 1] <= row {
+                batch += 1;
+            }
+            let local = row - self.batch_starts[batch];
+            match out.last_mut() {
+                Some((b, rows)) if *b == batch => rows.push(local),
+                _ => out.push((batch, vec![local])),
+            }
+        }
+        out.into_iter().map(|(batch, rows)| (batch, UInt32Array::from(rows))).collect()
     }
 
     /// Bytes held.
     pub(super) fn memory_bytes(&self) -> usize {
-        self.positions.values().flatten().map(|(_, rows)| rows.get_array_memory_size()).sum()
+        // A hash table holds a power of two of slots, at most 7/8 full; a
+        // slot is its entry and a control byte.
+        let slots = (self.ids.capacity() * 8 / 7).next_power_of_two() * (std::mem::size_of::<(Key, u32)>() + 1);
+        let text: usize = self.ids.keys().map(|key| if let Key::Text(text) = key { text.capacity() } else { 0 }).sum();
+        slots + text + self.ranges.capacity() * 8 + (self.rows.capacity() + self.batch_starts.capacity()) * 4
     }
 }

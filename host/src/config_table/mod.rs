@@ -163,6 +163,18 @@ impl ConfigTable {
         let (batches, index) = table.finish().map_err(|e| key_error(e.to_string()))?;
         let groups = index.iter().flat_map(|i| i.groups.values().flatten());
         let rows = batches.iter().chain(groups).map(RecordBatch::num_rows).sum();
+        if let (Some(index), Some(key)) = (&index, &spec.partition_by) {
+            let keys = index.groups.len();
+            if keys.saturating_mul(FEW_ROWS_A_KEY) > rows {
+                tracing::warn!(
+                    keys,
+                    rows,
+                    "config.partition_by = `{key}` has {keys} keys for {rows} rows: each key's few rows are a batch of their own, \
+                     which costs more memory and load time than it saves; for a key this selective, leave partition_by unset \
+                     (the first `{key} == v` scan then indexes the rows' positions, 4 bytes a row)"
+                );
+            }
+        }
         let first_filter_indexes = schema.fields().iter().map(|_| OnceLock::new()).collect();
         Ok(ConfigTable {
             schema,
@@ -215,11 +227,11 @@ impl ConfigTable {
             self.bind_pinned(&request, pos)?;
             if let Some(index) = self.first_filter_index(column, kind) {
                 let group = match lookup_key(&request.filter[pos].value, index.kind) {
-                    KeyLookup::Key(key) => index.positions.get(&key).map(Vec::as_slice).unwrap_or_default(),
-                    KeyLookup::NoRows => &[],
+                    KeyLookup::Key(key) => index.rows_of(&key),
+                    KeyLookup::NoRows => Vec::new(),
                 };
                 request.filter.remove(pos);
-                sources = Some(group.iter().map(|(batch, rows)| (self.batches[*batch].clone(), Some(rows.clone()))).collect());
+                sources = Some(group.into_iter().map(|(batch, rows)| (self.batches[batch].clone(), Some(rows))).collect());
             }
         }
         let sources = sources.unwrap_or_else(|| match &self.index {
@@ -264,12 +276,19 @@ impl ConfigTable {
             let name = self.schema.field(column).name();
             match PositionIndex::build(&self.batches, column, kind) {
                 Ok(index) => {
+                    // A declared partition pays off for keys of many rows; one
+                    // of a few rows a key is better served by positions.
+                    let hint = if index.keys().saturating_mul(FEW_ROWS_A_KEY) <= self.rows {
+                        " (set config.partition_by for a faster one)"
+                    } else {
+                        ""
+                    };
                     tracing::info!(
                         column = %name,
-                        keys = index.positions.len(),
+                        keys = index.keys(),
                         bytes = index.memory_bytes(),
                         elapsed_ms = started.elapsed().as_millis() as u64,
-                        "indexed the config by `{name}` on its first `{name} == v` scan (set config.partition_by for a faster one)"
+                        "indexed the config by `{name}` on its first `{name} == v` scan{hint}"
                     );
                     Some(index)
                 }
@@ -289,6 +308,9 @@ type Source = (RecordBatch, Option<UInt32Array>);
 /// Columns indexed on their first `column == v` scan, at most (4 bytes a
 /// row each).
 pub const MAX_FIRST_FILTER_INDEXES: usize = 2;
+/// Rows a key below which a partition index costs more than it saves: its
+/// groups are batches of their own, each with the fixed cost of a batch.
+const FEW_ROWS_A_KEY: usize = 64;
 
 /// An open scan: yields filtered, projected batches of at most the scan's
 /// batch size, never an empty one.
@@ -563,7 +585,7 @@ mod tests {
         let lt = Comparison { column: "v".into(), op: CmpOp::Lt, value: Literal::Float(500.0) };
         assert_eq!(ids(&t, request(vec![lt, eq("k", Literal::Int(3))])), (0..500).filter(|i| i % 7 == 3).collect::<Vec<_>>());
         let index = t.first_filter_indexes[1].get().expect("built").as_ref().expect("an index");
-        assert_eq!(index.positions.len(), 7);
+        assert_eq!(index.keys(), 7);
         assert_eq!(ids(&t, request(vec![eq("k", Literal::Text("4".into()))])), (0..1000).filter(|i| i % 7 == 4).collect::<Vec<_>>());
         assert!(ids(&t, request(vec![eq("k", Literal::Int(99))])).is_empty());
         assert!(ids(&t, request(vec![eq("k", Literal::Float(3.5))])).is_empty());
@@ -587,6 +609,37 @@ mod tests {
         }
         let built: Vec<bool> = t.first_filter_indexes.iter().map(|i| i.get().unwrap().is_some()).collect();
         assert_eq!(built, [true, true, false], "the third column is filtered");
+    }
+
+    #[test]
+    fn a_first_filter_index_on_a_key_of_one_row_each_stays_small() {
+        // Regression: the index held an array per key and batch, more than
+        // ten times the table when every key has one row.
+        let mut csv = String::from("id,name\n");
+        for i in 0..20_000 {
+            csv.push_str(&format!("{i},n{}\n", i % 9_000));
+        }
+        let spec = ConfigSpec { partition_by: None, ..csv_spec(None, 256) };
+        let t = Arc::new(ConfigTable::parse(&spec, Bytes::from(csv)).unwrap());
+        let plain = t.memory_bytes();
+        let eq = |column: &str, value| ScanRequest {
+            filter: vec![Comparison { column: column.into(), op: CmpOp::Eq, value }],
+            ..Default::default()
+        };
+        // The index is built on this thread, by the first scan.
+        let held = crate::test_alloc::held();
+        assert_eq!(ids(&t, eq("id", Literal::Int(12_345))), [12_345]);
+        let kept = crate::test_alloc::held() - held;
+        let index = t.first_filter_indexes[0].get().unwrap().as_ref().unwrap();
+        assert_eq!(index.keys(), 20_000);
+        // A hash entry, a range and a position per key, nothing per batch.
+        assert!(kept < 20_000 * 80, "the index keeps {kept} bytes for 20,000 keys");
+        assert!(index.memory_bytes() as isize >= kept * 9 / 10, "it counts {} of its {kept} bytes", index.memory_bytes());
+        assert_eq!(t.memory_bytes(), plain + index.memory_bytes(), "the index is counted");
+        // A text key whose rows span many batches: every row, in order.
+        let expected: Vec<i64> = (0..20_000).filter(|i| i % 9_000 == 17).collect();
+        assert_eq!(ids(&t, eq("name", Literal::Text("n17".into()))), expected);
+        assert!(ids(&t, eq("name", Literal::Text("n9000".into()))).is_empty());
     }
 
     #[test]

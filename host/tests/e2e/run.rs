@@ -48,6 +48,7 @@ fn seed_job_over_100k_rows_matches_the_native_step() {
     assert_eq!(order, SEED_SEQUENCE, "records in the job's order");
     assert!(out.stdout.contains("test: 9/9 succeeded, 0 failed"), "{}", out.stdout);
     assert!(!out.stderr.contains(POOL_FALLBACK), "the pool is reserved here:\n{}", out.stderr);
+    assert!(!out.stderr.contains("keys for"), "a key of many rows a key is not warned about:\n{}", out.stderr);
 
     // Nothing but the outputs, their markers (which hold the records) and
     // the manifest.
@@ -72,6 +73,31 @@ fn unindexed_scans_and_cli_overrides_give_the_same_outputs() {
     assert!(!fx.out().join("iter_4").exists());
     // No partition_by: the first `some_column == n` scan indexed the column.
     assert_eq!(out.stderr.matches("indexed the config by `some_column`").count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_partition_key_of_one_row_a_key_is_warned_about_and_scans_right() {
+    let fx = Fixture::new(10);
+    let mut csv = String::from("id,some_column,value,weight,name\n");
+    for i in 0..3_000 {
+        csv.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 10));
+    }
+    std::fs::write(fx.config(), csv).unwrap();
+    let job = fx.job(guests::SEED_MODEL, &[7, 2_999], "param1 = 2.0\nparam2 = 4.0", "partition_by = \"some_column\"");
+    let out = corral(&[&"run", &job]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("config.partition_by = `some_column` has 3000 keys for 3000 rows").count(), 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    for n in [7, 2_999] {
+        assert_eq!(record(&manifest, n)["rows_out"], 1, "iteration {n}");
+    }
+    // Without partition_by the first scan indexes positions, and does not
+    // suggest a partition for a key of one row a key.
+    let unpartitioned = fx.job(guests::SEED_MODEL, &[7], "param1 = 2.0\nparam2 = 4.0", "");
+    let out = corral(&[&"run", &unpartitioned]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("indexed the config by `some_column`").count(), 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("set config.partition_by"), "{}", out.stderr);
 }
 
 #[test]
