@@ -13,6 +13,7 @@
 //! - [`sandbox`]: the engine, the transform world, one store per iteration.
 //! - [`module_cache`]: compiled components cached on disk.
 //! - [`output`]: Parquet outputs streamed to storage, committed or aborted.
+//! - [`schema_memo`]: what derives from a schema, worked out once a run.
 //! - [`runner`]: the bounded pool of iterations and the manifest.
 //! - [`resume`]: what an earlier run already committed, for `--resume`.
 //! - [`shard`], [`merge`]: a run split over processes, and its manifests joined.
@@ -40,6 +41,7 @@ pub mod resume;
 pub mod runner;
 pub mod scaffold;
 pub mod sandbox;
+pub mod schema_memo;
 pub mod shard;
 pub mod storage;
 pub mod summary;

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -17,6 +17,8 @@ use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, AsyncArrowWriter, add_en
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::SchemaDescriptor;
+
+use crate::schema_memo::LastSchema;
 
 /// The data file of an iteration's output directory.
 pub const PART_FILE: &str = "part-00000.parquet";
@@ -123,10 +125,11 @@ enum Target {
     /// A directory on the local disk, written with `std::fs` on the
     /// iteration's own task, staged as `NAME#PID` and renamed into place
     /// as object_store's local store does, so that a reader never sees a
-    /// file in part (a `_SUCCESS` without its record, say). That store hands every put to
-    /// a blocking thread; for the many small outputs of short iterations
-    /// those two thread handoffs per iteration cost more CPU than the
-    /// writes themselves (see BENCHMARKS.md, iterations per second).
+    /// file in part (a `_SUCCESS` without its record, say). That store
+    /// hands every put to a blocking thread; for the many small outputs of
+    /// short iterations those two thread handoffs per iteration cost more
+    /// CPU than the writes themselves (see BENCHMARKS.md, iterations per
+    /// second).
     Local {
         /// The iteration's directory.
         dir: PathBuf,
@@ -156,33 +159,25 @@ enum Writer {
 /// are the same bytes as without it.
 #[derive(Debug, Default)]
 pub struct ParquetFormat {
-    last: Mutex<Option<Arc<SchemaSettings>>>,
+    last: LastSchema<SchemaSettings>,
 }
 
 /// A Parquet writer's settings for one Arrow schema.
 #[derive(Debug)]
 struct SchemaSettings {
-    schema: SchemaRef,
     properties: WriterProperties,
     parquet_schema: SchemaDescriptor,
 }
 
 impl ParquetFormat {
-    /// A writer's options for `schema`: the last schema's, if it is the same.
+    /// A writer's options for `schema`.
     fn options(&self, schema: &SchemaRef) -> Result<ArrowWriterOptions, parquet::errors::ParquetError> {
-        let mut last = self.last.lock().expect("the format lock is not poisoned");
-        let settings = match last.as_ref() {
-            Some(settings) if settings.schema == *schema => settings.clone(),
-            _ => {
-                let mut properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-                let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(properties.coerce_types()).convert(schema)?;
-                add_encoded_arrow_schema_to_metadata(schema, &mut properties);
-                let settings = Arc::new(SchemaSettings { schema: schema.clone(), properties, parquet_schema });
-                *last = Some(settings.clone());
-                settings
-            }
-        };
-        drop(last);
+        let settings = self.last.get_or_try_make(schema, || {
+            let mut properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(properties.coerce_types()).convert(schema)?;
+            add_encoded_arrow_schema_to_metadata(schema, &mut properties);
+            Ok::<_, parquet::errors::ParquetError>(SchemaSettings { properties, parquet_schema })
+        })?;
         // The hint is in the properties already.
         Ok(ArrowWriterOptions::new()
             .with_properties(settings.properties.clone())

@@ -243,7 +243,7 @@ fn key_at(keys: &ArrayRef, kind: KeyKind, row: usize) -> Key {
 
 /// An index built on a table's first `column == v` scan when none was
 /// declared: the positions of every key's rows, one array for the whole
-/// table (4 bytes a row, and a hash entry and 8 bytes a key), not a second
+/// table (4 bytes a row, and a hash entry and 4 bytes a key), not a second
 /// copy of the table; a scan takes the matching rows instead of filtering
 /// every one. One array rather than one per key and batch: with a key of
 /// high cardinality (one or a few rows a key) those small arrays held more
@@ -254,8 +254,8 @@ pub(super) struct PositionIndex {
     pub(super) kind: KeyKind,
     /// Each key's number, in the order first seen.
     ids: HashMap<Key, u32>,
-    /// For each key number, where its rows start in `rows`, and how many.
-    ranges: Vec<(u32, u32)>,
+    /// For each key number, where its rows start in `rows`; then the total.
+    starts: Vec<u32>,
     /// Every row's number in the table, grouped by key, each key's in the
     /// table's order.
     rows: Vec<u32>,
@@ -283,63 +283,49 @@ impl PositionIndex {
         // number of its key among them.
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
         let per_thread = batches.len().div_ceil(threads).max(1);
-        let number = |share: &[RecordBatch]| -> Result<(Vec<Key>, Vec<u32>), ArrowError> {
+        let number_share = |share: &[RecordBatch]| -> Result<(Vec<Key>, Vec<u32>), ArrowError> {
             let mut ids: HashMap<Key, u32> = HashMap::new();
             let mut row_ids = Vec::with_capacity(share.iter().map(RecordBatch::num_rows).sum());
             for batch in share {
                 let keys = normalise_keys(batch.column(column), kind)?;
                 for row in 0..batch.num_rows() {
-                    let next = ids.len() as u32;
-                    row_ids.push(*ids.entry(key_at(&keys, kind, row)).or_insert(next));
+                    row_ids.push(number(&mut ids, key_at(&keys, kind, row)));
                 }
             }
             let mut keys: Vec<(Key, u32)> = ids.into_iter().collect();
             keys.sort_unstable_by_key(|(_, id)| *id);
             Ok((keys.into_iter().map(|(key, _)| key).collect(), row_ids))
         };
-        let number = &number;
+        let number_share = &number_share;
         let shares: Vec<Result<(Vec<Key>, Vec<u32>), ArrowError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = batches.chunks(per_thread).map(|share| scope.spawn(move || number(share))).collect();
+            let handles: Vec<_> = batches.chunks(per_thread).map(|share| scope.spawn(move || number_share(share))).collect();
             handles.into_iter().map(|h| h.join().expect("numbering keys does not panic")).collect()
         });
 
-        // The shares' numbers made the table's, counting each key's rows.
+        // The shares' numbers made the table's.
         let mut ids: HashMap<Key, u32> = HashMap::new();
-        let mut counts: Vec<u32> = Vec::new();
         let mut row_ids: Vec<u32> = Vec::with_capacity(total);
         for share in shares {
             let (keys, share_rows) = share?;
-            let to_table: Vec<u32> = keys
-                .into_iter()
-                .map(|key| {
-                    let next = ids.len() as u32;
-                    let id = *ids.entry(key).or_insert(next);
-                    if id == next {
-                        counts.push(0);
-                    }
-                    id
-                })
-                .collect();
-            for id in share_rows {
-                let id = to_table[id as usize];
-                counts[id as usize] += 1;
-                row_ids.push(id);
-            }
+            let to_table: Vec<u32> = keys.into_iter().map(|key| number(&mut ids, key)).collect();
+            row_ids.extend(share_rows.into_iter().map(|id| to_table[id as usize]));
         }
-        let mut ranges = Vec::with_capacity(counts.len());
-        let mut next = 0u32;
-        for count in counts {
-            ranges.push((next, count));
-            next += count;
+        // Each key's rows start after the rows of the keys numbered before it.
+        let mut starts = vec![0u32; ids.len() + 1];
+        for &id in &row_ids {
+            starts[id as usize + 1] += 1;
         }
-        let mut fill: Vec<u32> = ranges.iter().map(|(start, _)| *start).collect();
+        for key in 1..starts.len() {
+            starts[key] += starts[key - 1];
+        }
+        let mut fill = starts[..ids.len()].to_vec();
         let mut rows = vec![0u32; total];
         for (row, id) in row_ids.into_iter().enumerate() {
             let at = &mut fill[id as usize];
             rows[*at as usize] = row as u32;
             *at += 1;
         }
-        Ok(PositionIndex { kind, ids, ranges, rows, batch_starts })
+        Ok(PositionIndex { kind, ids, starts, rows, batch_starts })
     }
 
     /// The number of keys.
@@ -351,10 +337,10 @@ impl PositionIndex {
     /// it, in the table's order.
     pub(super) fn rows_of(&self, key: &Key) -> Vec<(usize, UInt32Array)> {
         let Some(&id) = self.ids.get(key) else { return Vec::new() };
-        let (start, len) = self.ranges[id as usize];
+        let (start, end) = (self.starts[id as usize], self.starts[id as usize + 1]);
         let mut out: Vec<(usize, Vec<u32>)> = Vec::new();
         let mut batch = 0;
-        for &row in &self.rows[start as usize..(start + len) as usize] {
+        for &row in &self.rows[start as usize..end as usize] {
             // The rows ascend, so the batch only moves forward.
             while self.batch_starts[batch + 1] <= row {
                 batch += 1;
@@ -374,6 +360,12 @@ impl PositionIndex {
         // slot is its entry and a control byte.
         let slots = (self.ids.capacity() * 8 / 7).next_power_of_two() * (std::mem::size_of::<(Key, u32)>() + 1);
         let text: usize = self.ids.keys().map(|key| if let Key::Text(text) = key { text.capacity() } else { 0 }).sum();
-        slots + text + self.ranges.capacity() * 8 + (self.rows.capacity() + self.batch_starts.capacity()) * 4
+        slots + text + (self.starts.capacity() + self.rows.capacity() + self.batch_starts.capacity()) * 4
     }
+}
+
+/// `key`'s number in `ids`, the next one if it is new.
+fn number(ids: &mut HashMap<Key, u32>, key: Key) -> u32 {
+    let next = ids.len() as u32;
+    *ids.entry(key).or_insert(next)
 }

@@ -165,13 +165,13 @@ impl ConfigTable {
         let rows = batches.iter().chain(groups).map(RecordBatch::num_rows).sum();
         if let (Some(index), Some(key)) = (&index, &spec.partition_by) {
             let keys = index.groups.len();
-            if keys.saturating_mul(FEW_ROWS_A_KEY) > rows {
+            if few_rows_a_key(keys, rows) {
                 tracing::warn!(
                     keys,
                     rows,
                     "config.partition_by = `{key}` has {keys} keys for {rows} rows: each key's few rows are a batch of their own, \
                      which costs more memory and load time than it saves; for a key this selective, leave partition_by unset \
-                     (the first `{key} == v` scan then indexes the rows' positions, 4 bytes a row)"
+                     (the first `{key} == v` scan then indexes the rows' positions: 4 bytes a row and a hash entry a key)"
                 );
             }
         }
@@ -278,11 +278,7 @@ impl ConfigTable {
                 Ok(index) => {
                     // A declared partition pays off for keys of many rows; one
                     // of a few rows a key is better served by positions.
-                    let hint = if index.keys().saturating_mul(FEW_ROWS_A_KEY) <= self.rows {
-                        " (set config.partition_by for a faster one)"
-                    } else {
-                        ""
-                    };
+                    let hint = if few_rows_a_key(index.keys(), self.rows) { "" } else { " (set config.partition_by for a faster one)" };
                     tracing::info!(
                         column = %name,
                         keys = index.keys(),
@@ -306,11 +302,17 @@ impl ConfigTable {
 type Source = (RecordBatch, Option<UInt32Array>);
 
 /// Columns indexed on their first `column == v` scan, at most (4 bytes a
-/// row each).
+/// row and a hash entry a key each).
 pub const MAX_FIRST_FILTER_INDEXES: usize = 2;
 /// Rows a key below which a partition index costs more than it saves: its
 /// groups are batches of their own, each with the fixed cost of a batch.
 const FEW_ROWS_A_KEY: usize = 64;
+
+/// Whether `keys` keys for `rows` rows have fewer than [`FEW_ROWS_A_KEY`]
+/// rows a key on average.
+fn few_rows_a_key(keys: usize, rows: usize) -> bool {
+    keys.saturating_mul(FEW_ROWS_A_KEY) > rows
+}
 
 /// An open scan: yields filtered, projected batches of at most the scan's
 /// batch size, never an empty one.

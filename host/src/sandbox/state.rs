@@ -1,7 +1,7 @@
 //! What one iteration's store holds, and the host imports of the
 //! `transform` world served from it: log, scans of the config table, emit.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_buffer::Buffer;
@@ -16,6 +16,7 @@ use super::limiter::MemoryLimiter;
 use crate::config_table::{ConfigScan, ConfigTable};
 use crate::filter::{CmpOp, Comparison, Literal, ScanRequest};
 use crate::output::OutputSink;
+use crate::schema_memo::LastSchema;
 
 /// Bytes of log text a guest may write through `log` per iteration.
 pub const LOG_BUDGET_BYTES: u64 = 1024 * 1024;
@@ -104,13 +105,12 @@ pub(crate) fn encode_ipc(batch: &RecordBatch) -> Result<Vec<u8>, arrow_schema::A
 /// dictionary ids.
 #[derive(Debug, Default)]
 pub struct SchemaMessages {
-    last: Mutex<Option<Arc<SchemaMessage>>>,
+    last: LastSchema<SchemaMessage>,
 }
 
 /// One schema's encoding.
 #[derive(Debug)]
 struct SchemaMessage {
-    schema: SchemaRef,
     /// The schema message, then the end-of-stream marker.
     stream: Vec<u8>,
     /// Where the end-of-stream marker starts.
@@ -120,18 +120,15 @@ struct SchemaMessage {
 impl SchemaMessages {
     /// The encoding of `schema`, unless it has dictionaries.
     fn get(&self, schema: &SchemaRef) -> Result<Option<Arc<SchemaMessage>>, arrow_schema::ArrowError> {
-        if schema.fields().iter().any(|f| has_dictionary(f.data_type())) {
+        if schema.flattened_fields().iter().any(|f| matches!(f.data_type(), DataType::Dictionary(..))) {
             return Ok(None);
         }
-        let mut last = self.last.lock().expect("the schema cache lock is not poisoned");
-        if let Some(message) = last.as_ref().filter(|m| m.schema == *schema) {
-            return Ok(Some(message.clone()));
-        }
-        let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
-        let end = writer.get_ref().len();
-        writer.finish()?;
-        let message = Arc::new(SchemaMessage { schema: schema.clone(), stream: writer.into_inner()?, end });
-        *last = Some(message.clone());
+        let message = self.last.get_or_try_make(schema, || {
+            let mut writer = StreamWriter::try_new(Vec::new(), schema)?;
+            let end = writer.get_ref().len();
+            writer.finish()?;
+            Ok::<_, arrow_schema::ArrowError>(SchemaMessage { stream: writer.into_inner()?, end })
+        })?;
         Ok(Some(message))
     }
 
@@ -155,19 +152,6 @@ impl SchemaMessages {
         write_message(&mut out, encoded, &options)?;
         out.extend_from_slice(&message.stream[message.end..]);
         Ok(out)
-    }
-}
-
-fn has_dictionary(data_type: &DataType) -> bool {
-    match data_type {
-        DataType::Dictionary(..) => true,
-        DataType::List(f) | DataType::LargeList(f) | DataType::ListView(f) | DataType::LargeListView(f) | DataType::FixedSizeList(f, _) | DataType::Map(f, _) => {
-            has_dictionary(f.data_type())
-        }
-        DataType::Struct(fields) => fields.iter().any(|f| has_dictionary(f.data_type())),
-        DataType::Union(fields, _) => fields.iter().any(|(_, f)| has_dictionary(f.data_type())),
-        DataType::RunEndEncoded(ends, values) => has_dictionary(ends.data_type()) || has_dictionary(values.data_type()),
-        _ => false,
     }
 }
 
