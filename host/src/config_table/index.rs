@@ -1,13 +1,17 @@
 //! The partition index: the config's rows grouped by a key column, split
 //! batch by batch on the threads that parse them, so that `key == n` scans
-//! read one group and the table is never held twice over.
+//! read one group and the table is never held twice over; and the position
+//! index, for a key of too many keys to partition.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int64Type, UInt64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::{ArrowError, DataType, SchemaRef};
+use arrow_select::coalesce::BatchCoalescer;
 
 use crate::filter::Literal;
 
@@ -64,7 +68,7 @@ pub(super) enum Prepared {
 }
 
 /// How the parsed batches become the table: kept, or split by a key.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum Layout {
     /// No index: the batches as parsed.
     Plain,
@@ -74,8 +78,22 @@ pub(super) enum Layout {
         column: usize,
         /// Its kind.
         kind: KeyKind,
+        /// Whether batches are still split by key: cleared, for every
+        /// parsing thread, once the key proves to have too many keys to
+        /// partition (see [`Assembler`]).
+        split: Arc<AtomicBool>,
     },
 }
+
+/// Keys in one parsed batch above which the key is not partitioned: the
+/// batch's rows would be split into more than this many small parts, and
+/// parts wait (a batch each, with the fixed cost of a batch) until their
+/// key has a group's worth of rows; with every key in every batch about a
+/// quarter of the square of this many.
+const MAX_KEYS_A_BATCH: usize = 512;
+/// Parts waiting for their key's group above which the key is not
+/// partitioned (about 100 MB of batches' fixed costs).
+const MAX_PENDING_PARTS: usize = 65_536;
 
 impl Layout {
     /// The layout for `partition_by` over `schema`, or why the column
@@ -87,15 +105,28 @@ impl Layout {
             format!("no such column (columns: {})", names.join(", "))
         })?;
         let kind = KeyKind::of(schema.field(column).data_type())?;
-        Ok(Layout::Indexed { column, kind })
+        Ok(Layout::Indexed { column, kind, split: Arc::new(AtomicBool::new(true)) })
     }
 
-    /// Prepares one parsed batch (run on the parsing thread).
+    /// Prepares one parsed batch (run on the parsing thread): split by key
+    /// while the key is partitioned, whole once it has proved to have too
+    /// many keys for that (and so for a batch of more than
+    /// [`MAX_KEYS_A_BATCH`] keys, which proves it).
     pub(super) fn prepare(&self, batch: RecordBatch) -> Result<Prepared, ArrowError> {
-        match *self {
-            Layout::Plain => Ok(Prepared::Whole(batch)),
-            Layout::Indexed { column, kind } => Ok(Prepared::Split(split(&batch, column, kind)?)),
+        let Layout::Indexed { column, kind, split } = self else { return Ok(Prepared::Whole(batch)) };
+        if !split.load(Ordering::Relaxed) {
+            return Ok(Prepared::Whole(batch));
         }
+        let rows_by_key = rows_by_key(&batch, *column, *kind)?;
+        if rows_by_key.len() > MAX_KEYS_A_BATCH {
+            split.store(false, Ordering::Relaxed);
+            return Ok(Prepared::Whole(batch));
+        }
+        let parts = rows_by_key
+            .into_iter()
+            .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(&batch, &UInt32Array::from(rows))?)))
+            .collect::<Result<_, ArrowError>>()?;
+        Ok(Prepared::Split(parts))
     }
 }
 
@@ -107,49 +138,102 @@ impl Layout {
 /// beside the finished groups. (The parts waiting are about half a group
 /// batch per key: a quarter of the scan size keeps them at a few percent
 /// of the table, where whole scan-size batches made them up to 40%.)
+///
+/// A key of many keys a batch (an id, say) would be split into parts of a
+/// row or a few, each with the fixed cost of a batch: more than ten times
+/// the table, and seconds to load. Once a batch has more than
+/// [`MAX_KEYS_A_BATCH`] keys or more than [`MAX_PENDING_PARTS`] parts wait,
+/// the key is not partitioned: the rows so far are gathered back into
+/// batches, the rest are kept as parsed, and [`Assembler::finish`] indexes
+/// the rows' positions instead, as a first `key == v` scan does when no key
+/// is declared (4 bytes a row and a hash entry a key).
 pub(super) struct Assembler {
     layout: Layout,
     schema: SchemaRef,
     /// Rows of a group's batch.
     batch_rows: usize,
+    /// Rows of a scan's batch.
+    scan_rows: usize,
     batches: Vec<RecordBatch>,
     /// Per key: parts not yet concatenated, and their rows.
     pending: HashMap<Key, (Vec<RecordBatch>, usize)>,
+    /// The parts in `pending`.
+    pending_parts: usize,
     groups: HashMap<Key, Vec<RecordBatch>>,
+    /// Whether the key has proved to have too many keys to partition.
+    positional: bool,
+}
+
+/// What [`Assembler::finish`] makes of the table.
+pub(super) struct Assembled {
+    /// The rows, unless `partitions` holds them.
+    pub(super) batches: Vec<RecordBatch>,
+    /// The rows grouped by the declared key.
+    pub(super) partitions: Option<PartitionIndex>,
+    /// The positions of each key's rows in `batches`, for a declared key of
+    /// too many keys to partition: the column, and the index.
+    pub(super) positions: Option<(usize, PositionIndex)>,
 }
 
 impl Assembler {
     /// An empty table of `schema`, laid out as `layout`, for scans of at
     /// most `batch_rows` rows a batch.
     pub(super) fn new(layout: Layout, schema: SchemaRef, batch_rows: usize) -> Assembler {
-        let batch_rows = batch_rows.div_ceil(4).max(1);
-        Assembler { layout, schema, batch_rows, batches: Vec::new(), pending: HashMap::new(), groups: HashMap::new() }
+        Assembler {
+            layout,
+            schema,
+            batch_rows: batch_rows.div_ceil(4).max(1),
+            scan_rows: batch_rows.max(1),
+            batches: Vec::new(),
+            pending: HashMap::new(),
+            pending_parts: 0,
+            groups: HashMap::new(),
+            positional: false,
+        }
     }
 
     /// How batches are prepared for this table.
     pub(super) fn layout(&self) -> Layout {
-        self.layout
+        self.layout.clone()
     }
 
     /// Adds the next prepared batch.
     pub(super) fn push(&mut self, prepared: Prepared) -> Result<(), ArrowError> {
-        let parts = match prepared {
-            Prepared::Whole(batch) => {
+        let parts = match (prepared, &self.layout) {
+            (Prepared::Whole(batch), Layout::Indexed { .. }) if !self.positional => {
+                // The parsing threads found too many keys (or a re-parse
+                // did not split).
+                self.stop_partitioning()?;
                 self.batches.push(batch);
                 return Ok(());
             }
-            Prepared::Split(parts) => parts,
+            (Prepared::Whole(batch), _) => {
+                self.batches.push(batch);
+                return Ok(());
+            }
+            (Prepared::Split(parts), _) if self.positional => {
+                // Split by a thread before it saw the key was not partitioned.
+                let parts: Vec<RecordBatch> = parts.into_iter().map(|(_, part)| part).collect();
+                self.batches.push(arrow_select::concat::concat_batches(&self.schema, &parts)?);
+                return Ok(());
+            }
+            (Prepared::Split(parts), _) => parts,
         };
         for (key, part) in parts {
             let (parts, rows) = self.pending.entry(key.clone()).or_default();
             *rows += part.num_rows();
             parts.push(part);
+            self.pending_parts += 1;
             if *rows >= self.batch_rows {
                 let batch = arrow_select::concat::concat_batches(&self.schema, parts.iter())?;
+                self.pending_parts -= parts.len();
                 parts.clear();
                 *rows = 0;
                 self.groups.entry(key).or_default().push(batch);
             }
+        }
+        if self.pending_parts > MAX_PENDING_PARTS {
+            self.stop_partitioning()?;
         }
         Ok(())
     }
@@ -159,26 +243,51 @@ impl Assembler {
         prepared.into_iter().try_for_each(|p| self.push(p))
     }
 
-    /// The table's batches, or (when indexed) its index.
-    pub(super) fn finish(mut self) -> Result<(Vec<RecordBatch>, Option<PartitionIndex>), ArrowError> {
-        let Layout::Indexed { column, kind } = self.layout else { return Ok((self.batches, None)) };
-        debug_assert!(self.batches.is_empty(), "an indexed layout prepares split batches only");
+    /// Stops partitioning: the parsing threads keep their batches whole,
+    /// and the rows grouped so far become batches of the scan size (each
+    /// key's rows still in the file's order, and before its later rows).
+    fn stop_partitioning(&mut self) -> Result<(), ArrowError> {
+        self.positional = true;
+        if let Layout::Indexed { split, .. } = &self.layout {
+            split.store(false, Ordering::Relaxed);
+        }
+        let mut coalescer = BatchCoalescer::new(self.schema.clone(), self.scan_rows);
+        for (key, (parts, _)) in std::mem::take(&mut self.pending) {
+            for batch in self.groups.remove(&key).into_iter().flatten().chain(parts) {
+                coalescer.push_batch(batch)?;
+                while let Some(batch) = coalescer.next_completed_batch() {
+                    self.batches.push(batch);
+                }
+            }
+        }
+        coalescer.finish_buffered_batch()?;
+        while let Some(batch) = coalescer.next_completed_batch() {
+            self.batches.push(batch);
+        }
+        self.pending_parts = 0;
+        debug_assert!(self.groups.is_empty(), "every grouped key is pending");
+        Ok(())
+    }
+
+    /// The table's batches, and its index when a key is declared.
+    pub(super) fn finish(mut self) -> Result<Assembled, ArrowError> {
+        let Layout::Indexed { column, kind, .. } = self.layout else {
+            return Ok(Assembled { batches: self.batches, partitions: None, positions: None });
+        };
+        if self.positional {
+            let index = PositionIndex::build(&self.batches, column, kind)?;
+            return Ok(Assembled { batches: self.batches, partitions: None, positions: Some((column, index)) });
+        }
+        debug_assert!(self.batches.is_empty(), "a partitioned layout prepares split batches only");
         for (key, (parts, _)) in std::mem::take(&mut self.pending) {
             let group = self.groups.entry(key).or_default();
             if !parts.is_empty() {
                 group.push(arrow_select::concat::concat_batches(&self.schema, &parts)?);
             }
         }
-        Ok((Vec::new(), Some(PartitionIndex { column, kind, groups: self.groups })))
+        let partitions = PartitionIndex { column, kind, groups: self.groups };
+        Ok(Assembled { batches: Vec::new(), partitions: Some(partitions), positions: None })
     }
-}
-
-/// The rows of `batch` for each key of its `column`.
-fn split(batch: &RecordBatch, column: usize, kind: KeyKind) -> Result<Vec<(Key, RecordBatch)>, ArrowError> {
-    rows_by_key(batch, column, kind)?
-        .into_iter()
-        .map(|(key, rows)| Ok((key, arrow_select::take::take_record_batch(batch, &UInt32Array::from(rows))?)))
-        .collect()
 }
 
 /// The positions of the rows of `batch` for each key of its `column`.

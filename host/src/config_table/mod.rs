@@ -21,7 +21,7 @@ use bytes::Bytes;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use self::csv::{CsvFailure, CsvHead};
-use self::index::{Assembler, KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, lookup_key};
+use self::index::{Assembled, Assembler, KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, lookup_key};
 use self::parquet::ParquetFile;
 use self::source::{ByteSource, ChunkReader};
 use crate::filter::{BoundScan, CmpOp, ScanError, ScanRequest};
@@ -77,6 +77,9 @@ pub struct ConfigTable {
     /// index was declared (`None` inside: not indexable, or over the limit).
     first_filter_indexes: Vec<OnceLock<Option<PositionIndex>>>,
     first_filter_indexes_built: AtomicUsize,
+    /// The declared key, when it had too many keys to partition and its
+    /// positions were indexed at load instead (in `first_filter_indexes`).
+    declared_positions: Option<usize>,
 }
 
 /// Opens the config file for reading (again, if a parse must be redone).
@@ -131,7 +134,7 @@ impl ConfigTable {
                 let head = CsvHead::read(spec, open()?).map_err(|f| csv_error(f, ""))?;
                 let schema = head.schema.clone();
                 let layout = Layout::new(&schema, spec.partition_by.as_deref()).map_err(key_error)?;
-                let mut table = Assembler::new(layout, schema.clone(), spec.batch_rows);
+                let mut table = Assembler::new(layout.clone(), schema.clone(), spec.batch_rows);
                 match head.parse_parallel(spec, &mut table) {
                     Ok(()) => {}
                     Err(CsvFailure::Read(source)) => return Err(read_error(source)),
@@ -160,7 +163,7 @@ impl ConfigTable {
                 (schema, table)
             }
         };
-        let (batches, index) = table.finish().map_err(|e| key_error(e.to_string()))?;
+        let Assembled { batches, partitions: index, positions } = table.finish().map_err(|e| key_error(e.to_string()))?;
         let groups = index.iter().flat_map(|i| i.groups.values().flatten());
         let rows = batches.iter().chain(groups).map(RecordBatch::num_rows).sum();
         if let (Some(index), Some(key)) = (&index, &spec.partition_by) {
@@ -175,7 +178,21 @@ impl ConfigTable {
                 );
             }
         }
-        let first_filter_indexes = schema.fields().iter().map(|_| OnceLock::new()).collect();
+        let first_filter_indexes: Vec<OnceLock<Option<PositionIndex>>> = schema.fields().iter().map(|_| OnceLock::new()).collect();
+        let declared_positions = positions.map(|(column, index)| {
+            if let Some(key) = &spec.partition_by {
+                tracing::info!(
+                    keys = index.keys(),
+                    rows,
+                    bytes = index.memory_bytes(),
+                    "config.partition_by = `{key}` has too many keys to partition ({} for {rows} rows): the rows are kept as read \
+                     and each key's row positions indexed instead (4 bytes a row and a hash entry a key)",
+                    index.keys()
+                );
+            }
+            first_filter_indexes[column].set(Some(index)).expect("a new table's indexes are unset");
+            column
+        });
         Ok(ConfigTable {
             schema,
             batches,
@@ -184,6 +201,7 @@ impl ConfigTable {
             batch_rows: spec.batch_rows,
             first_filter_indexes,
             first_filter_indexes_built: AtomicUsize::new(0),
+            declared_positions,
         })
     }
 
@@ -258,11 +276,17 @@ impl ConfigTable {
 
     /// The first `column == v` of `request` whose column can be indexed:
     /// its position, the column's and the column's key kind.
+    /// A comparison of the declared key comes first, when its positions
+    /// were indexed at load.
     fn first_indexable_eq(&self, request: &ScanRequest) -> Option<(usize, usize, KeyKind)> {
-        request.filter.iter().enumerate().find_map(|(pos, c)| {
+        let indexable = |(pos, c): (usize, &crate::filter::Comparison)| {
             let column = self.schema.index_of(&c.column).ok().filter(|_| c.op == CmpOp::Eq)?;
             Some((pos, column, KeyKind::of(self.schema.field(column).data_type()).ok()?))
-        })
+        };
+        let declared = self.declared_positions.and_then(|key| {
+            request.filter.iter().enumerate().filter_map(indexable).find(|&(_, column, _)| column == key)
+        });
+        declared.or_else(|| request.filter.iter().enumerate().find_map(indexable))
     }
 
     /// The index of `column`, built on the first scan that asks (at most
@@ -443,7 +467,7 @@ mod tests {
         let schema = head.schema.clone();
         let mut table = Assembler::new(Layout::Plain, schema.clone(), spec.batch_rows);
         head.parse_parallel(spec, &mut table)?;
-        let (batches, _) = table.finish().unwrap();
+        let batches = table.finish().unwrap().batches;
         assert!(batches.iter().all(|b| b.num_rows() <= spec.batch_rows));
         Ok((schema.clone(), arrow_select::concat::concat_batches(&schema, &batches).unwrap()))
     }
@@ -642,6 +666,60 @@ mod tests {
         let expected: Vec<i64> = (0..20_000).filter(|i| i % 9_000 == 17).collect();
         assert_eq!(ids(&t, eq("name", Literal::Text("n17".into()))), expected);
         assert!(ids(&t, eq("name", Literal::Text("n9000".into()))).is_empty());
+    }
+
+    #[test]
+    fn a_declared_key_of_one_row_a_key_is_indexed_by_position_not_split_into_batches() {
+        // Regression: each key's rows became batches of their own, more
+        // than ten times the table (1M keys of one row: 13 s to load).
+        let mut csv = String::from("id,pair,name\n");
+        for i in 0..140_000 {
+            csv.push_str(&format!("{i},{},n{}\n", i / 2, i % 9));
+        }
+        let spec = |partition_by: Option<&str>, batch_rows| ConfigSpec { partition_by: partition_by.map(String::from), ..csv_spec(None, batch_rows) };
+        let plain = ConfigTable::parse(&spec(None, 4096), Bytes::from(csv.clone())).unwrap();
+        let eq = |column: &str, value| Comparison { column: column.into(), op: CmpOp::Eq, value };
+        let in_order = |t: &Arc<ConfigTable>, filter| {
+            let mut scan = t.scan(&ScanRequest { filter, ..Default::default() }).unwrap();
+            let mut out = Vec::new();
+            while let Some(batch) = scan.next_batch().unwrap() {
+                out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+            }
+            out
+        };
+        // Too many keys a batch (4096 keys of two rows in a batch of 8192),
+        // and too many parts waiting (batches of 64 rows, 32 keys each).
+        for batch_rows in [8192, 64] {
+            let t = Arc::new(ConfigTable::parse(&spec(Some("pair"), batch_rows), Bytes::from(csv.clone())).unwrap());
+            assert!(t.index.is_none(), "not partitioned, batches of {batch_rows}");
+            let index = t.first_filter_indexes[1].get().expect("indexed at load").as_ref().unwrap();
+            assert_eq!(index.keys(), 70_000);
+            let positions = index.memory_bytes();
+            assert!(positions < 70_000 * 80 + 140_000 * 4, "{positions} bytes of positions");
+            assert!(
+                t.memory_bytes() < plain.memory_bytes() * 5 / 4 + positions,
+                "{} bytes held against {} unpartitioned, batches of {batch_rows}",
+                t.memory_bytes(),
+                plain.memory_bytes()
+            );
+            // Each key's rows, in the file's order, whether they were read
+            // before the key was found too many to partition or after.
+            for pair in [0, 3, 1_000, 35_000, 69_999] {
+                assert_eq!(in_order(&t, vec![eq("pair", Literal::Int(pair))]), [2 * pair, 2 * pair + 1], "pair {pair}");
+            }
+            // The declared key is looked up first, whatever the order.
+            let both = vec![eq("name", Literal::Text("n5".into())), eq("pair", Literal::Int(7))];
+            assert_eq!(in_order(&t, both), [14]);
+            assert!(t.first_filter_indexes[2].get().is_none(), "no index on name");
+            assert!(in_order(&t, vec![eq("pair", Literal::Int(70_000))]).is_empty());
+            let mut all = in_order(&t, vec![]);
+            all.sort();
+            assert_eq!(all, (0..140_000).collect::<Vec<_>>());
+        }
+        // A key of many rows a key is still partitioned.
+        let t = Arc::new(ConfigTable::parse(&spec(Some("name"), 8192), Bytes::from(csv)).unwrap());
+        assert_eq!(t.index.as_ref().map(|i| i.groups.len()), Some(9));
+        assert_eq!(in_order(&t, vec![eq("name", Literal::Text("n4".into()))]), (0..140_000).filter(|i| i % 9 == 4).collect::<Vec<_>>());
     }
 
     #[test]

@@ -75,24 +75,44 @@ fn unindexed_scans_and_cli_overrides_give_the_same_outputs() {
     assert_eq!(out.stderr.matches("indexed the config by `some_column`").count(), 1, "{}", out.stderr);
 }
 
+/// A declared key of one row a key is indexed by position, not split into
+/// a batch a key (regression: more than ten times the table); one of a few
+/// rows a key, but few keys a batch, is partitioned and warned about.
 #[test]
-fn a_partition_key_of_one_row_a_key_is_warned_about_and_scans_right() {
+fn a_partition_key_of_one_row_a_key_is_indexed_by_position_and_scans_right() {
     let fx = Fixture::new(10);
-    let mut csv = String::from("id,some_column,value,weight,name\n");
-    for i in 0..3_000 {
-        csv.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 10));
-    }
-    std::fs::write(fx.config(), csv).unwrap();
+    let write_config = |keys: usize, rows_a_key: usize| {
+        let mut csv = String::from("id,some_column,value,weight,name\n");
+        for i in 0..keys * rows_a_key {
+            csv.push_str(&format!("{i},{},{}.5,0.25,name_{i}\n", i / rows_a_key, i % 10));
+        }
+        std::fs::write(fx.config(), csv).unwrap();
+    };
+    write_config(3_000, 1);
     let job = fx.job(guests::SEED_MODEL, &[7, 2_999], "param1 = 2.0\nparam2 = 4.0", "partition_by = \"some_column\"");
     let out = corral(&[&"run", &job]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(out.stderr.matches("config.partition_by = `some_column` has 3000 keys for 3000 rows").count(), 1, "{}", out.stderr);
+    let positions = "config.partition_by = `some_column` has too many keys to partition (3000 for 3000 rows)";
+    assert_eq!(out.stderr.matches(positions).count(), 1, "{}", out.stderr);
+    assert!(!out.stderr.contains("WARN"), "{}", out.stderr);
     let manifest = fx.manifest();
     for n in [7, 2_999] {
         assert_eq!(record(&manifest, n)["rows_out"], 1, "iteration {n}");
     }
+
+    write_config(300, 2);
+    let job = fx.job(guests::SEED_MODEL, &[7, 299], "param1 = 2.0\nparam2 = 4.0", "partition_by = \"some_column\"");
+    let out = corral(&[&"run", &job]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stderr.matches("config.partition_by = `some_column` has 300 keys for 600 rows").count(), 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    for n in [7, 299] {
+        assert_eq!(record(&manifest, n)["rows_out"], 2, "iteration {n}");
+    }
+
     // Without partition_by the first scan indexes positions, and does not
     // suggest a partition for a key of one row a key.
+    write_config(3_000, 1);
     let unpartitioned = fx.job(guests::SEED_MODEL, &[7], "param1 = 2.0\nparam2 = 4.0", "");
     let out = corral(&[&"run", &unpartitioned]);
     assert_eq!(out.code, 0, "{}", out.stderr);
