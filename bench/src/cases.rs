@@ -254,6 +254,29 @@ impl Bench {
         Ok(config)
     }
 
+    /// The seed job over a config of `rows` rows and one row a key, with
+    /// `partition_by` declared on that key and without: for each, the
+    /// median wall time and the last run's peak RSS; and the config.
+    pub fn selective_partition(&self, rows: usize) -> anyhow::Result<[(Duration, u64); 2]> {
+        let config = self.work.join(format!("config_{rows}_one_row_a_key.csv"));
+        if !config.exists() {
+            let mut text = String::from("id,some_column,value,weight,name\n");
+            for i in 0..rows {
+                text.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 100));
+            }
+            std::fs::write(&config, text)?;
+        }
+        let mut measured = Vec::new();
+        for (label, partition_by) in [("selective_partitioned", Some("some_column")), ("selective_unpartitioned", None)] {
+            let job = self.job_partitioned(label, &self.seed_wasm, &config, partition_by, "")?;
+            let walls = time_command(|| self.corral(&job, &[]), self.runs, &format!("corral {label}"))?;
+            let manifest = manifest(&self.work.join(format!("out_{label}")))?;
+            ensure!(manifest["summary"]["succeeded"] == 64, "the {label} run did not succeed: {}", manifest["summary"]);
+            measured.push((median(&walls), manifest["job"]["peak_rss_bytes"].as_u64().unwrap_or(0)));
+        }
+        Ok([measured[0], measured[1]])
+    }
+
     /// The peers on [`Bench::overhead`]'s work: DuckDB's job over the same
     /// one-row-per-key config for `count` iterations (median of the runs)
     /// and, unless Spark runs are off, PySpark's for `spark_count`

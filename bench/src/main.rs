@@ -14,7 +14,7 @@ use anyhow::{Context as _, ensure};
 use clap::Parser;
 
 use crate::cases::{Bench, memory_line};
-use crate::measure::secs;
+use crate::measure::{mib, secs};
 
 /// corral's benchmarks. Needs python3 with duckdb and pyspark, java 17, and
 /// the peers' scripts (`../shared/peers`).
@@ -47,6 +47,10 @@ struct Args {
 /// Iterations of the PySpark job in the per-iteration overhead (a Spark job
 /// each: 10,000 would take most of an hour).
 const SPARK_OVERHEAD_ITERATIONS: usize = 1_000;
+
+/// Rows (and keys) of the config with one row a key declared as
+/// `partition_by`.
+const SELECTIVE_ROWS: usize = 1_000_000;
 
 /// Iterations in flight for the per-iteration overhead: 4 per core.
 const OVERHEAD_IN_FLIGHT: usize = 8;
@@ -104,6 +108,8 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    eprintln!("partition_by on a key of one row a key");
+    let selective = bench.selective_partition(SELECTIVE_ROWS)?;
     eprintln!("the sandbox's own cost");
     let (cost_lines, large_arrow) = bench.sandbox_cost(&large)?;
     let small_arrow = arrow_bytes(&small)?;
@@ -212,6 +218,24 @@ fn main() -> anyhow::Result<()> {
     if let Some((label, _, rss, arrow)) = &scale {
         md.push(memory_line(label, *rss, *arrow, caps));
     }
+    let [(partitioned_wall, partitioned_rss), (unpartitioned_wall, unpartitioned_rss)] = selective;
+    md.extend([
+        String::new(),
+        format!("## `partition_by` on a key of one row a key: {}M rows, iterations 0..63, 2 workers", SELECTIVE_ROWS / 1_000_000),
+        String::new(),
+        "The seed job over a config whose `some_column` is unique (an id), with `partition_by = \"some_column\"` declared and without (the baseline: the first scan indexes the rows' positions). corral indexes positions for the declared key too once it has too many keys to partition.".to_owned(),
+        String::new(),
+        "| job | wall time (load and 64 iterations) | peak RSS | against no partition_by |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+        format!("| no `partition_by` | {} | {} | 1.00x / 1.00x |", secs(unpartitioned_wall), mib(unpartitioned_rss)),
+        format!(
+            "| `partition_by = \"some_column\"` | {} | {} | **{:.2}x** time, **{:.2}x** memory |",
+            secs(partitioned_wall),
+            mib(partitioned_rss),
+            partitioned_wall.as_secs_f64() / unpartitioned_wall.as_secs_f64(),
+            partitioned_rss as f64 / unpartitioned_rss.max(1) as f64
+        ),
+    ]);
     md.extend([
         String::new(),
         "## Fairness: 2 long iterations and 200 short ones, 8 in flight on 2 cores".to_owned(),
