@@ -109,9 +109,9 @@ impl Layout {
     }
 
     /// Prepares one parsed batch (run on the parsing thread): split by key
-    /// while the key is partitioned, whole once it has proved to have too
-    /// many keys for that (and so for a batch of more than
-    /// [`MAX_KEYS_A_BATCH`] keys, which proves it).
+    /// while the key is partitioned, whole once the key has proved to have
+    /// too many keys to partition (a batch of more than
+    /// [`MAX_KEYS_A_BATCH`] keys proves it).
     pub(super) fn prepare(&self, batch: RecordBatch) -> Result<Prepared, ArrowError> {
         let Layout::Indexed { column, kind, split } = self else { return Ok(Prepared::Whole(batch)) };
         if !split.load(Ordering::Relaxed) {
