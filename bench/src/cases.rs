@@ -38,6 +38,9 @@ pub struct Bench {
     pub spark_runs: usize,
 }
 
+/// Rows (one a key) of the per-iteration cases' config.
+pub const OVERHEAD_CONFIG_ROWS: usize = 10_000;
+
 /// The 64 iterations 0..63 as the peers take them.
 fn all_keys() -> String {
     (0..64).map(|n: i64| n.to_string()).collect::<Vec<_>>().join(",")
@@ -213,7 +216,7 @@ impl Bench {
 
     /// [`Bench::overhead`] with the outputs under `root`.
     pub fn overhead_under(&self, root: &Path, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
-        let config = self.one_row_per_key_config()?;
+        let config = self.one_row_per_key_config(OVERHEAD_CONFIG_ROWS)?;
         // No partition_by for a key of one row a key, as corral advises: the
         // first scan indexes the rows' positions.
         let job = self.job_partitioned("overhead", &self.seed_wasm, &config, None, "")?;
@@ -240,13 +243,13 @@ impl Bench {
         Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))
     }
 
-    /// The config of the per-iteration cases: 10,000 rows, one per key
-    /// (written once).
-    fn one_row_per_key_config(&self) -> anyhow::Result<PathBuf> {
-        let config = self.work.join("config_one_row_per_key.csv");
+    /// A config of `rows` rows, one per key (written once); the
+    /// per-iteration cases read [`OVERHEAD_CONFIG_ROWS`] of them.
+    pub fn one_row_per_key_config(&self, rows: usize) -> anyhow::Result<PathBuf> {
+        let config = self.work.join(format!("config_{rows}_one_row_per_key.csv"));
         if !config.exists() {
             let mut text = String::from("id,some_column,value,weight,name\n");
-            for i in 0..10_000 {
+            for i in 0..rows {
                 text.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 100));
             }
             std::fs::write(&config, text)?;
@@ -256,16 +259,9 @@ impl Bench {
 
     /// The seed job over a config of `rows` rows and one row a key, with
     /// `partition_by` declared on that key and without: for each, the
-    /// median wall time and the last run's peak RSS; and the config.
+    /// median wall time and the last run's peak RSS.
     pub fn selective_partition(&self, rows: usize) -> anyhow::Result<[(Duration, u64); 2]> {
-        let config = self.work.join(format!("config_{rows}_one_row_a_key.csv"));
-        if !config.exists() {
-            let mut text = String::from("id,some_column,value,weight,name\n");
-            for i in 0..rows {
-                text.push_str(&format!("{i},{i},{}.5,0.25,name_{i}\n", i % 100));
-            }
-            std::fs::write(&config, text)?;
-        }
+        let config = self.one_row_per_key_config(rows)?;
         let mut measured = Vec::new();
         for (label, partition_by) in [("selective_partitioned", Some("some_column")), ("selective_unpartitioned", None)] {
             let job = self.job_partitioned(label, &self.seed_wasm, &config, partition_by, "")?;
@@ -283,7 +279,7 @@ impl Bench {
     /// iterations (one run: it makes a Spark job per iteration), each
     /// writing its outputs to the same disk as corral. Whole processes.
     pub fn overhead_peers(&self, count: usize, spark_count: usize) -> anyhow::Result<(Duration, Option<Duration>)> {
-        let config = self.one_row_per_key_config()?;
+        let config = self.one_row_per_key_config(OVERHEAD_CONFIG_ROWS)?;
         let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
         let keys = |count: usize| (0..count).map(|n| n.to_string()).collect::<Vec<_>>().join(",");
         let (duck_keys, spark_keys) = (keys(count), keys(spark_count));

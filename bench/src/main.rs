@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::{Context as _, ensure};
 use clap::Parser;
 
-use crate::cases::{Bench, memory_line};
+use crate::cases::{Bench, OVERHEAD_CONFIG_ROWS, memory_line};
 use crate::measure::{mib, secs};
 
 /// corral's benchmarks. Needs python3 with duckdb and pyspark, java 17, and
@@ -134,7 +134,7 @@ fn main() -> anyhow::Result<()> {
         None
     };
     eprintln!("fairness");
-    let fairness = bench.fairness(&work.join("config_one_row_per_key.csv"))?;
+    let fairness = bench.fairness(&bench.one_row_per_key_config(OVERHEAD_CONFIG_ROWS)?)?;
     bench.remove_overhead_outputs()?;
 
     let caps = 2 * 512 * 1024 * 1024;

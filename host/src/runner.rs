@@ -346,8 +346,8 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         .await
         .map_err(|source| RunError::Manifest { location: manifest_location.clone(), source })?;
     // The table is freed on a thread of its own, which the run does not
-    // wait for: a table of many small groups (a partition key of high
-    // cardinality) takes tens of milliseconds to free.
+    // wait for: a table of many small groups or an index of many keys
+    // (an entry, and for text a string, a key) is slow to free.
     drop(shared);
     let _ = std::thread::Builder::new().name("corral-free".into()).spawn(move || drop(config));
     Ok(RunReport { manifest, manifest_location, interrupted_by })

@@ -576,13 +576,19 @@ mod tests {
         assert!(sizes[..sizes.len() - 1].iter().all(|&n| n == 7), "{sizes:?}");
     }
 
-    fn ids(table: &Arc<ConfigTable>, request: ScanRequest) -> Vec<i64> {
+    /// The first column of every batch a scan yields, in order.
+    fn scanned(table: &Arc<ConfigTable>, request: ScanRequest, check: impl Fn(&RecordBatch)) -> Vec<i64> {
         let mut scan = table.scan(&request).unwrap();
         let mut out = Vec::new();
         while let Some(batch) = scan.next_batch().unwrap() {
-            assert!(batch.num_rows() > 0 && batch.num_rows() <= 64);
+            check(&batch);
             out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
         }
+        out
+    }
+
+    fn ids(table: &Arc<ConfigTable>, request: ScanRequest) -> Vec<i64> {
+        let mut out = scanned(table, request, |batch| assert!(batch.num_rows() > 0 && batch.num_rows() <= 64));
         out.sort();
         out
     }
@@ -679,14 +685,7 @@ mod tests {
         let spec = |partition_by: Option<&str>, batch_rows| ConfigSpec { partition_by: partition_by.map(String::from), ..csv_spec(None, batch_rows) };
         let plain = ConfigTable::parse(&spec(None, 4096), Bytes::from(csv.clone())).unwrap();
         let eq = |column: &str, value| Comparison { column: column.into(), op: CmpOp::Eq, value };
-        let in_order = |t: &Arc<ConfigTable>, filter| {
-            let mut scan = t.scan(&ScanRequest { filter, ..Default::default() }).unwrap();
-            let mut out = Vec::new();
-            while let Some(batch) = scan.next_batch().unwrap() {
-                out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
-            }
-            out
-        };
+        let in_order = |t: &Arc<ConfigTable>, filter| scanned(t, ScanRequest { filter, ..Default::default() }, |_| {});
         // Too many keys a batch (4096 keys of two rows in a batch of 8192),
         // and too many parts waiting (batches of 64 rows, 32 keys each).
         for batch_rows in [8192, 64] {
