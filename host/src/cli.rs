@@ -210,13 +210,15 @@ pub fn execute(cli: Cli) -> i32 {
         && !cli.quiet
         && std::io::stderr().is_terminal()
         && std::env::var_os("CORRAL_NO_PROGRESS").is_none();
-    match cli.command {
+    let code = match cli.command {
         Command::Run(args) => run(args, progress_bar),
         Command::Check(args) => check(args),
         Command::New(args) => new(args),
         Command::Report(args) => report(args),
         Command::Manifest(ManifestCommand::Merge { out }) => merge(&out),
-    }
+    };
+    logging::flush();
+    code
 }
 
 fn new(args: NewArgs) -> i32 {
@@ -270,7 +272,7 @@ fn merge(out: &str) -> i32 {
             if manifest.summary.succeeded == manifest.summary.total { 0 } else { 1 }
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            hints::print_error(&e, None);
             e.exit_code()
         }
     }
@@ -304,7 +306,10 @@ fn run(args: RunArgs, progress_bar: bool) -> i32 {
         progress_bar,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(runner::run(&job, &options)) {
+    let result = runtime.block_on(runner::run(&job, &options));
+    // The last iterations' log lines before the summary.
+    logging::flush();
+    match result {
         Ok(report) => {
             print!("{}", crate::summary::render(&report.manifest, &report.manifest_location));
             report.exit_code()

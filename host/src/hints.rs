@@ -43,8 +43,10 @@ pub fn for_module(error: &ModuleError) -> Option<&'static str> {
     }
 }
 
-/// Prints `error: …` and, if there is one, `hint: …` on stderr.
+/// Prints `error: …` and, if there is one, `hint: …` on stderr, after
+/// the log lines still waiting to be written.
 pub fn print_error(error: &dyn std::fmt::Display, hint: Option<&str>) {
+    crate::logging::flush();
     eprintln!("error: {error}");
     if let Some(hint) = hint {
         eprintln!("hint: {hint}");

@@ -2,7 +2,7 @@
 
 use corral_tests::guests;
 
-use crate::support::{Fixture, corral, corral_env};
+use crate::support::{Fixture, corral, corral_command, corral_env};
 
 #[test]
 fn json_logs_parse_and_carry_the_iteration_on_every_iteration_event() {
@@ -41,6 +41,39 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("iteration succeeded"), "{}", out.stderr);
     assert!(!out.stderr.contains('\u{1b}'), "colour codes in piped logs:\n{:?}", out.stderr);
+}
+
+/// Runs corral with stdout and stderr into one file, as `2>&1 > log` does:
+/// its exit code and what the file holds.
+fn corral_into_one_file(fx: &Fixture, args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, String) {
+    let path = fx.out().with_extension("log");
+    let file = std::fs::File::create(&path).unwrap();
+    let status = corral_command(args, &[]).stdout(file.try_clone().unwrap()).stderr(file).status().unwrap();
+    (status.code().expect("corral exited"), std::fs::read_to_string(&path).unwrap())
+}
+
+#[test]
+fn logs_to_a_file_are_all_written_and_before_the_summary_or_error_that_follows_them() {
+    // Lines to a pipe or file are written in batches; none may be lost at
+    // exit or come after the summary (stdout) or the error printed later.
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &(0..40).collect::<Vec<_>>(), r#"evil = { "3" = "error" }"#, "");
+    let (code, text) = corral_into_one_file(&fx, &[&"run", &job]);
+    assert_eq!(code, 1, "{text}");
+    let summary = text.find(" iteration  status").unwrap_or_else(|| panic!("no summary table:\n{text}"));
+    let (logs, after) = text.split_at(summary);
+    assert_eq!(logs.matches("iteration succeeded").count(), 39, "{text}");
+    assert_eq!(logs.matches("iteration failed").count(), 1, "{text}");
+    assert!(!after.contains(" INFO ") && !after.contains(" WARN "), "a log line after the summary:\n{text}");
+    assert!(text.trim_end().lines().last().unwrap().starts_with("manifest: "), "{text}");
+
+    // An error after the config is loaded: the load's line comes first.
+    let under_a_file = fx.config().join("out");
+    let (code, text) = corral_into_one_file(&fx, &[&"run", &job, &"--out", &under_a_file]);
+    assert_eq!(code, 1, "{text}");
+    let loaded = text.find("config table loaded").unwrap_or_else(|| panic!("no load line:\n{text}"));
+    let error = text.find("error: ").unwrap_or_else(|| panic!("no error:\n{text}"));
+    assert!(loaded < error, "the log line came after the error:\n{text}");
 }
 
 #[test]

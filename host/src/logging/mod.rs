@@ -1,9 +1,14 @@
 //! Structured logging with `tracing`: human-readable text or JSON lines on
 //! stderr, every iteration event carrying its iteration id. While a
 //! progress bar is drawn, log lines are printed above it, not through it.
+//! When stderr is not a terminal (a pipe, a log file), lines are written in
+//! batches ([`batch`]), at most [`batch::BATCH_WINDOW`] late.
+
+pub mod batch;
 
 use std::io::IsTerminal as _;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::ProgressBar;
 use tracing_subscriber::EnvFilter;
@@ -27,7 +32,40 @@ pub fn set_progress_bar(bar: Option<ProgressBar>) {
     *BAR.write().unwrap_or_else(|e| e.into_inner()) = bar;
 }
 
-/// stderr, writing each log line above the progress bar while one is drawn.
+/// Whether log lines go through [`BATCH`] (stderr is not a terminal).
+static BATCHING: AtomicBool = AtomicBool::new(false);
+
+/// The log lines waiting to be written to stderr.
+static BATCH: batch::LineBatch<RawStderr> = batch::LineBatch::new(RawStderr);
+
+/// The process's stderr, as a sink for [`BATCH`].
+struct RawStderr;
+
+impl std::io::Write for RawStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stderr().lock().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        std::io::stderr().lock().write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Writes the log lines still waiting in a batch. Called before anything
+/// else is printed (the summary, an error) and before the process exits.
+pub fn flush() {
+    if BATCHING.load(Ordering::Acquire) {
+        // Nowhere to report a failed write of the log itself.
+        let _ = BATCH.flush();
+    }
+}
+
+/// stderr, writing each log line above the progress bar while one is
+/// drawn, or into the batch when stderr is not a terminal.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stderr;
 
@@ -39,6 +77,9 @@ impl std::io::Write for Stderr {
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         // The fmt layer formats an event whole, then writes it in one call.
+        if BATCHING.load(Ordering::Acquire) {
+            return BATCH.push(buf);
+        }
         let bar = BAR.read().unwrap_or_else(|e| e.into_inner()).clone();
         match bar {
             Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().lock().write_all(buf)),
@@ -47,6 +88,9 @@ impl std::io::Write for Stderr {
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
+        if BATCHING.load(Ordering::Acquire) {
+            return BATCH.flush();
+        }
         std::io::stderr().flush()
     }
 }
@@ -79,5 +123,22 @@ pub fn init(format: LogFormat, verbosity: i8) {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
     };
     // A second init (tests calling the CLI in-process) keeps the first.
-    let _ = result;
+    if result.is_ok() && !std::io::stderr().is_terminal() {
+        start_batching();
+    }
+}
+
+/// Sends log lines through [`BATCH`]: starts its flusher thread, and makes
+/// a panic write the lines before it first, so they stay in order.
+fn start_batching() {
+    let flusher = std::thread::Builder::new().name("corral-log".into()).spawn(|| BATCH.run_flusher());
+    if flusher.is_err() {
+        return; // Without a flusher, lines are written one by one.
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        flush();
+        previous(info);
+    }));
+    BATCHING.store(true, Ordering::Release);
 }
