@@ -114,16 +114,17 @@ pub fn init(format: LogFormat, verbosity: i8) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},cranelift=warn,wasmtime=warn")));
+    let terminal = std::io::stderr().is_terminal();
     // Colours only on a terminal: not in log files and pipes (EMR step
     // logs, CloudWatch), and never with NO_COLOR set.
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let ansi = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr).with_ansi(ansi);
     let result = match format {
         LogFormat::Text => builder.with_target(false).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
     };
     // A second init (tests calling the CLI in-process) keeps the first.
-    if result.is_ok() && !std::io::stderr().is_terminal() {
+    if result.is_ok() && !terminal {
         start_batching();
     }
 }

@@ -43,7 +43,7 @@ fn text_logs_to_a_pipe_carry_no_colour_codes() {
     assert!(!out.stderr.contains('\u{1b}'), "colour codes in piped logs:\n{:?}", out.stderr);
 }
 
-/// Runs corral with stdout and stderr into one file, as `2>&1 > log` does:
+/// Runs corral with stdout and stderr into one file, as `> log 2>&1` does:
 /// its exit code and what the file holds.
 fn corral_into_one_file(fx: &Fixture, args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, String) {
     let path = fx.out().with_extension("log");
