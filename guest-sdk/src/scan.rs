@@ -180,8 +180,8 @@ impl ScanRequest {
     pub fn open(self) -> Result<Batches> {
         let (schema, handle) =
             sys::open_scan(&self).map_err(|e| anyhow!("the host refused the scan: {e}"))?;
-        let (schema, _) = ipc::decode(schema).context("reading the scan's schema")?;
-        Ok(Batches { schema, handle, pending: Vec::new().into_iter() })
+        let decoder = ipc::ScanDecoder::new(schema).context("reading the scan's schema")?;
+        Ok(Batches { decoder, handle, pending: Vec::new().into_iter() })
     }
 
     #[cfg(target_arch = "wasm32")]
@@ -219,7 +219,7 @@ impl ScanRequest {
 
 /// The batches of an open scan, pulled from the host one at a time.
 pub struct Batches {
-    schema: SchemaRef,
+    decoder: ipc::ScanDecoder,
     handle: sys::ScanHandle,
     pending: std::vec::IntoIter<RecordBatch>,
 }
@@ -227,7 +227,7 @@ pub struct Batches {
 impl Batches {
     /// The schema of every batch this scan yields.
     pub fn schema(&self) -> SchemaRef {
-        self.schema.clone()
+        self.decoder.schema()
     }
 }
 
@@ -240,8 +240,8 @@ impl Iterator for Batches {
                 return Some(Ok(batch));
             }
             let bytes = sys::next(&mut self.handle)?;
-            match ipc::decode(bytes) {
-                Ok((_, batches)) => self.pending = batches.into_iter(),
+            match self.decoder.batches(bytes) {
+                Ok(batches) => self.pending = batches.into_iter(),
                 Err(e) => return Some(Err(e.context("reading a config batch"))),
             }
         }
