@@ -210,12 +210,15 @@ impl Bench {
     /// (writing just after deleting tens of thousands of files makes ext4
     /// hunt for inodes it may reuse); [`remove_overhead_outputs`] removes
     /// them once everything is measured.
-    pub fn overhead(&self, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
-        self.overhead_under(&self.work, count, in_flight)
+    pub fn overhead(&self, count: usize, in_flight: usize) -> anyhow::Result<Overhead> {
+        self.overhead_under(&self.work, count, in_flight, false)
     }
 
-    /// [`Bench::overhead`] with the outputs under `root`.
-    pub fn overhead_under(&self, root: &Path, count: usize, in_flight: usize) -> anyhow::Result<(f64, Duration, Duration)> {
+    /// [`Bench::overhead`] with the outputs under `root`; with `floor`, each
+    /// run of corral is paired with a run of [`file_floor`] just before it
+    /// in the same place, so that the ratio compares runs seconds apart
+    /// (the floor of this machine's disk moves severalfold in minutes).
+    pub fn overhead_under(&self, root: &Path, count: usize, in_flight: usize, floor: bool) -> anyhow::Result<Overhead> {
         let config = self.one_row_per_key_config(OVERHEAD_CONFIG_ROWS)?;
         // No partition_by for a key of one row a key, as corral advises: the
         // first scan indexes the rows' positions.
@@ -223,9 +226,16 @@ impl Bench {
         let range = format!("0..{count}");
         let workers = in_flight.to_string();
         let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
-        let mut walls = Vec::new();
-        let mut firsts = Vec::new();
+        let (mut walls, mut firsts, mut floors, mut shares, mut fuel) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), 0);
         for run in 0..self.runs {
+            let floor_rate = if floor {
+                let out = root.join(format!("out_overhead_floor_{stamp}_{run}"));
+                std::fs::create_dir_all(&out)?;
+                settle_disk()?;
+                Some(file_floor(&out, count)?)
+            } else {
+                None
+            };
             let out = root.join(format!("out_overhead_{count}_{in_flight}_{stamp}_{run}"));
             let dir = out.display().to_string();
             settle_disk()?;
@@ -236,11 +246,18 @@ impl Bench {
                 1,
                 &what,
             )?;
+            let manifest = manifest(&out)?;
+            firsts.push(time_to_first_output(&manifest, spawned)?);
+            fuel = manifest["iterations"][0]["fuel_used"].as_u64().context("an iteration's fuel")?;
             walls.push(wall[0]);
-            firsts.push(time_to_first_output(&manifest(&out)?, spawned)?);
+            if let Some(floor_rate) = floor_rate {
+                floors.push(floor_rate);
+                shares.push(count as f64 / wall[0].as_secs_f64() / floor_rate);
+            }
         }
         let wall = median(&walls);
-        Ok((count as f64 / wall.as_secs_f64(), wall, median(&firsts)))
+        let floor = (!floors.is_empty()).then(|| (median_f64(&mut floors), median_f64(&mut shares)));
+        Ok(Overhead { rate: count as f64 / wall.as_secs_f64(), wall, first: median(&firsts), floor, fuel })
     }
 
     /// A config of `rows` rows, one per key (written once); the
@@ -299,46 +316,6 @@ impl Bench {
             None
         };
         Ok((median(&duck), spark))
-    }
-
-    /// The file system's own floor for [`Bench::overhead`]: `count`
-    /// iterations' directories and files (a staged, renamed Parquet part of
-    /// the same size and a staged, renamed `_SUCCESS` holding a record),
-    /// written by a bare loop on 2 threads with no compute. Iterations/s.
-    pub fn file_floor(&self, count: usize) -> anyhow::Result<f64> {
-        let part = vec![7u8; 1_100];
-        let record = vec![b' '; 700];
-        let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
-        let mut rates = Vec::new();
-        for run in 0..self.runs {
-            let out = self.work.join(format!("out_overhead_floor_{stamp}_{run}"));
-            std::fs::create_dir_all(&out)?;
-            settle_disk()?;
-            let started = std::time::Instant::now();
-            std::thread::scope(|scope| {
-                let threads: Vec<_> = (0..2)
-                    .map(|thread| {
-                        let (out, part, record) = (&out, &part, &record);
-                        scope.spawn(move || -> std::io::Result<()> {
-                            for n in (thread..count).step_by(2) {
-                                let dir = out.join(format!("iter_{n}"));
-                                std::fs::create_dir(&dir)?;
-                                for (name, body) in [("part-00000.parquet", part), ("_SUCCESS", record)] {
-                                    let staged = dir.join(format!("{name}#1"));
-                                    std::fs::write(&staged, body)?;
-                                    std::fs::rename(&staged, dir.join(name))?;
-                                }
-                            }
-                            Ok(())
-                        })
-                    })
-                    .collect();
-                threads.into_iter().try_for_each(|t| t.join().expect("the writer does not panic"))
-            })?;
-            rates.push(count as f64 / started.elapsed().as_secs_f64());
-        }
-        rates.sort_by(f64::total_cmp);
-        Ok(rates[rates.len() / 2])
     }
 
     /// Removes the output directories of [`Bench::overhead`].
@@ -433,6 +410,60 @@ fn duckdb_version() -> String {
 
 /// Writes dirty pages back (`sync`) so that a timed run does not share the
 /// disk with the writeback of the cases before it.
+/// Iterations per second of corral's per-iteration overhead case.
+#[derive(Clone, Copy, Debug)]
+pub struct Overhead {
+    /// Iterations per second (whole process, median run).
+    pub rate: f64,
+    /// The median run's wall time.
+    pub wall: Duration,
+    /// Time to the first committed output (median).
+    pub first: Duration,
+    /// The file system's floor (iterations/s, median) and corral's share
+    /// of it (the median of each run's rate over its paired floor run).
+    pub floor: Option<(f64, f64)>,
+    /// Fuel (Wasm instructions, about) one iteration's guest used.
+    pub fuel: u64,
+}
+
+/// The file system's own floor for [`Bench::overhead`]: `count`
+/// iterations' directories and files under `out` (a staged, renamed
+/// Parquet part of the same size and a staged, renamed `_SUCCESS` holding a
+/// record), written by a bare loop on 2 threads with no compute.
+/// Iterations/s.
+fn file_floor(out: &Path, count: usize) -> anyhow::Result<f64> {
+    let part = vec![7u8; 1_100];
+    let record = vec![b' '; 700];
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..2)
+            .map(|thread| {
+                let (part, record) = (&part, &record);
+                scope.spawn(move || -> std::io::Result<()> {
+                    for n in (thread..count).step_by(2) {
+                        let dir = out.join(format!("iter_{n}"));
+                        std::fs::create_dir(&dir)?;
+                        for (name, body) in [("part-00000.parquet", part), ("_SUCCESS", record)] {
+                            let staged = dir.join(format!("{name}#1"));
+                            std::fs::write(&staged, body)?;
+                            std::fs::rename(&staged, dir.join(name))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        threads.into_iter().try_for_each(|t| t.join().expect("the writer does not panic"))
+    })?;
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The median of `values`.
+fn median_f64(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn settle_disk() -> anyhow::Result<()> {
     ensure!(Command::new("sync").status()?.success(), "sync failed");
     Ok(())

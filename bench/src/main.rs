@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::{Context as _, ensure};
 use clap::Parser;
 
-use crate::cases::{Bench, OVERHEAD_CONFIG_ROWS, memory_line};
+use crate::cases::{Bench, OVERHEAD_CONFIG_ROWS, Overhead, memory_line};
 use crate::measure::{mib, secs};
 
 /// corral's benchmarks. Needs python3 with duckdb and pyspark, java 17, and
@@ -116,10 +116,10 @@ fn main() -> anyhow::Result<()> {
     eprintln!("per-iteration overhead");
     let mut overhead = Vec::new();
     for count in [10, 100, 1_000, 10_000] {
-        overhead.push((count, bench.overhead(count, OVERHEAD_IN_FLIGHT)?));
+        // The 10,000-iteration runs are paired with runs of the floor.
+        overhead.push((count, bench.overhead_under(&work, count, OVERHEAD_IN_FLIGHT, count == 10_000)?));
     }
-    let (rate_at_cores, wall_at_cores, _) = bench.overhead(10_000, 2)?;
-    let floor = bench.file_floor(10_000)?;
+    let at_cores = bench.overhead(10_000, 2)?;
     eprintln!("per-iteration overhead of the peers");
     let (duck_overhead, spark_overhead) = bench.overhead_peers(10_000, SPARK_OVERHEAD_ITERATIONS)?;
     // The same on tmpfs, where the disk costs next to nothing.
@@ -127,7 +127,7 @@ fn main() -> anyhow::Result<()> {
     let on_tmpfs = if shm.is_dir() {
         let root = shm.join(format!("corral-bench-{}", std::process::id()));
         std::fs::create_dir_all(&root)?;
-        let measured = bench.overhead_under(&root, 10_000, OVERHEAD_IN_FLIGHT);
+        let measured = bench.overhead_under(&root, 10_000, OVERHEAD_IN_FLIGHT, true);
         std::fs::remove_dir_all(&root)?;
         Some(measured?)
     } else {
@@ -138,7 +138,8 @@ fn main() -> anyhow::Result<()> {
     bench.remove_overhead_outputs()?;
 
     let caps = 2 * 512 * 1024 * 1024;
-    let (rate, wall, first) = overhead.last().expect("four counts").1;
+    let floored = overhead.last().expect("four counts").1;
+    let Overhead { rate, wall, first, fuel, .. } = floored;
     let mut md = vec![
         BEGIN.to_owned(),
         String::new(),
@@ -171,14 +172,26 @@ fn main() -> anyhow::Result<()> {
         "| iterations in flight on 2 cores | 10,000 iterations (whole process) | iterations/s |".to_owned(),
         "|---|---|---|".to_owned(),
         format!("| {OVERHEAD_IN_FLIGHT} (more than the cores, as fair sharing intends) | {} | **{rate:.0}** |", secs(wall)),
-        format!("| 2 (one per core) | {} | {rate_at_cores:.0} |", secs(wall_at_cores)),
+        format!("| 2 (one per core) | {} | {:.0} |", secs(at_cores.wall), at_cores.rate),
     ]);
-    if let Some((rate_shm, wall_shm, _)) = on_tmpfs {
-        md.push(format!("| {OVERHEAD_IN_FLIGHT}, output on tmpfs (`/dev/shm`) instead of the disk | {} | {rate_shm:.0} |", secs(wall_shm)));
+    if let Some(shm) = &on_tmpfs {
+        md.push(format!("| {OVERHEAD_IN_FLIGHT}, output on tmpfs (`/dev/shm`) instead of the disk | {} | {:.0} |", secs(shm.wall), shm.rate));
     }
     md.extend([
         String::new(),
-        format!("Baseline, the disk's own floor: the same 10,000 directories, each with a staged and renamed Parquet part and `_SUCCESS` of the same sizes, written by a bare loop on 2 threads with no compute: **{floor:.0} iterations/s**; corral at {OVERHEAD_IN_FLIGHT} in flight reaches {:.0}% of it.", 100.0 * rate / floor),
+        "Baseline, the file system's own floor: the same 10,000 directories, each with a staged and renamed Parquet part and `_SUCCESS` of the same sizes, written by a bare loop on 2 threads with no compute. Each run of corral is paired with a run of the floor just before it in the same place, because this machine's floor moves severalfold within minutes (see above); the share is the median of the pairs' ratios.".to_owned(),
+        String::new(),
+        "| output on | floor, iterations/s | corral, iterations/s (same runs) | corral's share of the floor |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ]);
+    for (label, measured) in [("the disk (ext4)", Some(&floored)), ("tmpfs (`/dev/shm`)", on_tmpfs.as_ref())] {
+        if let Some(Overhead { rate, floor: Some((floor, share)), .. }) = measured {
+            md.push(format!("| {label} | {floor:.0} | {rate:.0} | {:.0}% |", 100.0 * share));
+        }
+    }
+    md.extend([
+        String::new(),
+        format!("Guest work of one such iteration: **{fuel}** units of fuel (about one a Wasm instruction; the same for every iteration and every run)."),
         String::new(),
         format!("Time to first output (process start to the first iteration committed, {OVERHEAD_IN_FLIGHT} in flight): **{:.0} ms**", first.as_secs_f64() * 1000.0),
         String::new(),
@@ -195,7 +208,7 @@ fn main() -> anyhow::Result<()> {
         ),
     ]);
     if let Some(spark) = spark_overhead {
-        let corral_1000 = overhead.iter().find(|(count, _)| *count == SPARK_OVERHEAD_ITERATIONS).map(|(_, (_, wall, _))| *wall);
+        let corral_1000 = overhead.iter().find(|(count, _)| *count == SPARK_OVERHEAD_ITERATIONS).map(|(_, measured)| measured.wall);
         if let Some(corral_1000) = corral_1000 {
             md.push(format!(
                 "| PySpark 3.5 (`pyspark_seed_job.py`, 8 threads, FAIR) | {SPARK_OVERHEAD_ITERATIONS} (corral: {}) | {} | {:.0} | corral **{:.0}x faster** |",
@@ -255,8 +268,8 @@ fn main() -> anyhow::Result<()> {
     if let Some((label, wall, _, _)) = &scale {
         md.push(format!("| seed job, {label} rows, 64 iterations (corral only) | {} |", secs(*wall)));
     }
-    for (count, (_, wall, _)) in &overhead {
-        md.push(format!("| {count} one-row iterations, {OVERHEAD_IN_FLIGHT} in flight | {} |", secs(*wall)));
+    for (count, measured) in &overhead {
+        md.push(format!("| {count} one-row iterations, {OVERHEAD_IN_FLIGHT} in flight | {} |", secs(measured.wall)));
     }
     md.extend([String::new(), END.to_owned()]);
     write_section(&args.out, &md.join("\n"))?;
