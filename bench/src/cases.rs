@@ -256,7 +256,7 @@ impl Bench {
             }
         }
         let wall = median(&walls);
-        let floor = (!floors.is_empty()).then(|| (median_f64(&mut floors), median_f64(&mut shares)));
+        let floor = (!floors.is_empty()).then(|| (median(&floors), median(&shares)));
         Ok(Overhead { rate: count as f64 / wall.as_secs_f64(), wall, first: median(&firsts), floor, fuel })
     }
 
@@ -408,9 +408,7 @@ fn duckdb_version() -> String {
         .unwrap_or_default()
 }
 
-/// Writes dirty pages back (`sync`) so that a timed run does not share the
-/// disk with the writeback of the cases before it.
-/// Iterations per second of corral's per-iteration overhead case.
+/// What corral's per-iteration overhead case measured.
 #[derive(Clone, Copy, Debug)]
 pub struct Overhead {
     /// Iterations per second (whole process, median run).
@@ -458,12 +456,8 @@ fn file_floor(out: &Path, count: usize) -> anyhow::Result<f64> {
     Ok(count as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The median of `values`.
-fn median_f64(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
+/// Writes dirty pages back (`sync`) so that a timed run does not share the
+/// disk with the writeback of the cases before it.
 fn settle_disk() -> anyhow::Result<()> {
     ensure!(Command::new("sync").status()?.success(), "sync failed");
     Ok(())

@@ -28,10 +28,10 @@ pub fn time_command(mut make: impl FnMut() -> Command, runs: usize, what: &str) 
     Ok(times)
 }
 
-/// The median of `times`.
-pub fn median(times: &[Duration]) -> Duration {
-    let mut sorted = times.to_vec();
-    sorted.sort();
+/// The median of `values` (times or rates, never NaN).
+pub fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).expect("times and rates are never NaN"));
     sorted[sorted.len() / 2]
 }
 
