@@ -157,3 +157,31 @@ fn a_pool_that_cannot_be_reserved_falls_back_to_instances_on_demand() {
     assert_eq!(stderr.matches(POOL_FALLBACK).count(), 1, "{stderr}");
     check_seed_outputs(&fx, &[1, 2, 3], 1.5, 2.0);
 }
+
+/// The benchmark's per-iteration transform: each iteration emits its one
+/// row and reads nothing; a small output is written whole, plain.
+#[test]
+fn the_one_row_transform_emits_its_iterations_row_and_reads_nothing() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+
+    let fx = Fixture::new(1_000);
+    let iterations = [0, 1, 2, 41, 999];
+    let job = fx.job(guests::ONE_ROW, &iterations, "", "");
+    let out = corral(&[&"run", &job]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let manifest = fx.manifest();
+    for n in iterations {
+        let batches = corral_tests::read_parquet(&fx.part(n));
+        let rows: Vec<(i64, String)> = batches
+            .iter()
+            .flat_map(|b| {
+                let (iteration, label) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_string::<i32>());
+                (0..b.num_rows()).map(move |i| (iteration.value(i), label.value(i).to_owned()))
+            })
+            .collect();
+        assert_eq!(rows, [(n, format!("iteration {n}"))], "iteration {n}");
+        let r = record(&manifest, n);
+        assert_eq!((r["status"].as_str(), r["rows_in"].as_u64(), r["rows_out"].as_u64()), (Some("succeeded"), Some(0), Some(1)));
+    }
+}
