@@ -28,6 +28,8 @@ pub struct Bench {
     pub seed_wasm: PathBuf,
     /// The evil component (CPU work on demand).
     pub evil_wasm: PathBuf,
+    /// The one-row component (emits a row, reads nothing).
+    pub one_row_wasm: PathBuf,
     /// The peers' scripts.
     pub peers: PathBuf,
     /// Scratch space.
@@ -40,6 +42,26 @@ pub struct Bench {
 
 /// Rows (one a key) of the per-iteration cases' config.
 pub const OVERHEAD_CONFIG_ROWS: usize = 10_000;
+
+/// What each iteration of a per-iteration overhead case does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PerIteration {
+    /// The one-row transform: emits one small batch and reads nothing (the
+    /// issue's case: the sandbox and the output, nothing else).
+    Emit,
+    /// The seed model: scans its one row of the config and emits it scored.
+    ScanAndEmit,
+}
+
+impl PerIteration {
+    /// The job's name, and its output directories' prefix after `out_`.
+    fn name(self) -> &'static str {
+        match self {
+            PerIteration::Emit => "overhead_emit",
+            PerIteration::ScanAndEmit => "overhead",
+        }
+    }
+}
 
 /// The 64 iterations 0..63 as the peers take them.
 fn all_keys() -> String {
@@ -211,18 +233,22 @@ impl Bench {
     /// hunt for inodes it may reuse); [`remove_overhead_outputs`] removes
     /// them once everything is measured.
     pub fn overhead(&self, count: usize, in_flight: usize) -> anyhow::Result<Overhead> {
-        self.overhead_under(&self.work, count, in_flight, false)
+        self.overhead_under(&self.work, PerIteration::ScanAndEmit, count, in_flight, false)
     }
 
     /// [`Bench::overhead`] with the outputs under `root`; with `floor`, each
     /// run of corral is paired with a run of [`file_floor`] just before it
     /// in the same place, so that the ratio compares runs seconds apart
     /// (the floor of this machine's disk moves severalfold in minutes).
-    pub fn overhead_under(&self, root: &Path, count: usize, in_flight: usize, floor: bool) -> anyhow::Result<Overhead> {
+    pub fn overhead_under(&self, root: &Path, work: PerIteration, count: usize, in_flight: usize, floor: bool) -> anyhow::Result<Overhead> {
         let config = self.one_row_per_key_config(OVERHEAD_CONFIG_ROWS)?;
+        let module = match work {
+            PerIteration::Emit => &self.one_row_wasm,
+            PerIteration::ScanAndEmit => &self.seed_wasm,
+        };
         // No partition_by for a key of one row a key, as corral advises: the
         // first scan indexes the rows' positions.
-        let job = self.job_partitioned("overhead", &self.seed_wasm, &config, None, "")?;
+        let job = self.job_partitioned(work.name(), module, &config, None, "")?;
         let range = format!("0..{count}");
         let workers = in_flight.to_string();
         let stamp = SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
@@ -236,7 +262,7 @@ impl Bench {
             } else {
                 None
             };
-            let out = root.join(format!("out_overhead_{count}_{in_flight}_{stamp}_{run}"));
+            let out = root.join(format!("out_{}_{count}_{in_flight}_{stamp}_{run}", work.name()));
             let dir = out.display().to_string();
             settle_disk()?;
             let spawned = SystemTime::now();
