@@ -175,14 +175,8 @@ fn main() -> anyhow::Result<()> {
         String::new(),
         "The issue's case: 10,000 iterations of a transform that emits one small batch (`transforms/one-row`: a row of two columns naming its iteration; it reads nothing), 8 in flight on 2 cores, each written to the local disk (ext4) as a directory holding the Parquet part and `_SUCCESS` (with the record); each run into a new output directory. Baseline, the file system's own floor: the same 10,000 directories, each with a staged and renamed Parquet part and `_SUCCESS` of about the same sizes, written by a bare loop on 2 threads with no compute. Each run of corral is paired with a run of the floor just before it in the same place, because this machine's floor moves severalfold within minutes (see above); the share is the median of the pairs' ratios.".to_owned(),
         String::new(),
-        "| output on | floor, iterations/s | corral, iterations/s (same runs) | corral's share of the floor |".to_owned(),
-        "|---|---|---|---|".to_owned(),
     ]);
-    for (label, measured) in [("**the disk (ext4)**", Some(&emit)), ("tmpfs (`/dev/shm`)", on_tmpfs.as_ref().map(|(emit, _)| emit))] {
-        if let Some(Overhead { rate, floor: Some((floor, share)), .. }) = measured {
-            md.push(format!("| {label} | {floor:.0} | **{rate:.0}** | {:.0}% |", 100.0 * share));
-        }
-    }
+    md.extend(floor_table(&emit, on_tmpfs.as_ref().map(|(emit, _)| emit)));
     md.extend([
         String::new(),
         format!(
@@ -207,14 +201,8 @@ fn main() -> anyhow::Result<()> {
         String::new(),
         "Against the floor, paired run by run as above:".to_owned(),
         String::new(),
-        "| output on | floor, iterations/s | corral, iterations/s (same runs) | corral's share of the floor |".to_owned(),
-        "|---|---|---|---|".to_owned(),
     ]);
-    for (label, measured) in [("the disk (ext4)", Some(&floored)), ("tmpfs (`/dev/shm`)", on_tmpfs.as_ref().map(|(_, scan)| scan))] {
-        if let Some(Overhead { rate, floor: Some((floor, share)), .. }) = measured {
-            md.push(format!("| {label} | {floor:.0} | {rate:.0} | {:.0}% |", 100.0 * share));
-        }
-    }
+    md.extend(floor_table(&floored, on_tmpfs.as_ref().map(|(_, scan)| scan)));
     md.extend([
         String::new(),
         format!("Guest work of one such iteration: **{fuel}** units of fuel (about one a Wasm instruction; the same for every iteration and every run)."),
@@ -301,6 +289,21 @@ fn main() -> anyhow::Result<()> {
     write_section(&args.out, &md.join("\n"))?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
+}
+
+/// The table of an overhead case against the file system's floor: its
+/// runs on the disk and, if measured, on tmpfs.
+fn floor_table(disk: &Overhead, tmpfs: Option<&Overhead>) -> Vec<String> {
+    let mut lines = vec![
+        "| output on | floor, iterations/s | corral, iterations/s (same runs) | corral's share of the floor |".to_owned(),
+        "|---|---|---|---|".to_owned(),
+    ];
+    for (label, measured) in [("the disk (ext4)", Some(disk)), ("tmpfs (`/dev/shm`)", tmpfs)] {
+        if let Some(Overhead { rate, floor: Some((floor, share)), .. }) = measured {
+            lines.push(format!("| {label} | {floor:.0} | **{rate:.0}** | {:.0}% |", 100.0 * share));
+        }
+    }
+    lines
 }
 
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
