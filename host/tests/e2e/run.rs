@@ -159,7 +159,8 @@ fn a_pool_that_cannot_be_reserved_falls_back_to_instances_on_demand() {
 }
 
 /// The benchmark's per-iteration transform: each iteration emits its one
-/// row and reads nothing; a small output is written whole, plain.
+/// row and reads nothing (the small output's plain settings are checked by
+/// `output`'s unit tests).
 #[test]
 fn the_one_row_transform_emits_its_iterations_row_and_reads_nothing() {
     use arrow_array::cast::AsArray;
