@@ -43,6 +43,7 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
         max_output_bytes: DEFAULT_MAX_OUTPUT,
         memory_budget_bytes: DEFAULT_MEMORY,
         max_output_rows: DEFAULT_MAX_OUTPUT_ROWS,
+        guest: crate::guest_input::GuestLimits::default(),
     };
     let started = Instant::now();
     let (size_bytes, loc) = (bytes.len() as u64, location.clone());

@@ -8,6 +8,7 @@ use std::time::Duration;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
+use crate::guest_input::GuestLimits;
 use crate::location::{Location, LocationError};
 use crate::shard::Shard;
 use crate::storage::settings::{StorageSection, StorageSettings};
@@ -273,6 +274,8 @@ pub struct Limits {
     pub memory_budget_bytes: u64,
     /// Cap on rows emitted by one iteration.
     pub max_output_rows: u64,
+    /// The limits on what a guest hands the host.
+    pub guest: GuestLimits,
 }
 
 impl Limits {
@@ -466,7 +469,16 @@ impl Job {
             module,
             params,
             output,
-            limits: Limits { max_workers, fuel, memory_bytes, timeout, max_output_bytes, memory_budget_bytes, max_output_rows },
+            limits: Limits {
+                max_workers,
+                fuel,
+                memory_bytes,
+                timeout,
+                max_output_bytes,
+                memory_budget_bytes,
+                max_output_rows,
+                guest: GuestLimits::default(),
+            },
             deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
             storage: StorageSettings::validate(&file.storage).map_err(|(field, message)| invalid(field, message))?,
             resume: overrides.resume,

@@ -10,6 +10,7 @@
 //! - [`storage`]: object stores, credentials, retries, request counts, preflight.
 //! - [`config_table`]: the config table, read once, indexed by a key.
 //! - [`filter`]: scan requests evaluated natively on Arrow batches.
+//! - [`guest_input`]: where guest input becomes trusted: limits and checks.
 //! - [`sandbox`]: the engine, the transform world, one store per iteration.
 //! - [`module_cache`]: compiled components cached on disk.
 //! - [`output`]: Parquet outputs streamed to storage, committed or aborted.
@@ -27,6 +28,7 @@ pub mod check;
 pub mod cli;
 pub mod config_table;
 pub mod filter;
+pub mod guest_input;
 pub mod hints;
 pub mod job;
 pub mod location;
