@@ -85,7 +85,7 @@ impl NativeHost for PipelineHost {
     fn log(&mut self, _level: Level, _message: &str) {}
 
     fn open_scan(&mut self, scan: &corral_guest::ScanRequest) -> Result<(Vec<u8>, Box<dyn Iterator<Item = Vec<u8>>>), String> {
-        let scan = self.config.scan(&request(scan)).map_err(|e| e.to_string())?;
+        let scan = self.config.scan(&request(scan), &corral::guest_input::GuestLimits::default(), corral::deadline::Deadline::never()).map_err(|e| e.to_string())?;
         let schema = encode(&RecordBatch::new_empty(scan.schema()));
         Ok((schema, Box::new(Batches(scan))))
     }

@@ -97,6 +97,10 @@ pub enum ScanError {
     /// An Arrow kernel failed.
     #[error("evaluating the filter: {0}")]
     Arrow(#[from] ArrowError),
+    /// The iteration's deadline passed, or the run is shutting down, while
+    /// the scan was being evaluated.
+    #[error(transparent)]
+    Stopped(#[from] crate::deadline::Stop),
 }
 
 /// A comparison bound to a column index, with its literal converted once.

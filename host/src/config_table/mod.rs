@@ -24,7 +24,10 @@ use self::csv::{CsvFailure, CsvHead};
 use self::index::{Assembled, Assembler, KeyKind, KeyLookup, Layout, PartitionIndex, PositionIndex, lookup_key};
 use self::parquet::ParquetFile;
 use self::source::{ByteSource, ChunkReader};
+use crate::deadline::Deadline;
 use crate::filter::{BoundScan, CmpOp, ScanError, ScanRequest};
+use crate::guest_input::GuestLimits;
+use crate::guest_input::scan::clamp_batch_rows;
 use crate::job::{ConfigFormat, ConfigSpec};
 use crate::location::Location;
 
@@ -80,6 +83,8 @@ pub struct ConfigTable {
     /// The declared key, when it had too many keys to partition and its
     /// positions were indexed at load instead (in `first_filter_indexes`).
     declared_positions: Option<usize>,
+    /// Bytes of an average row, as loaded.
+    row_bytes: usize,
 }
 
 /// Opens the config file for reading (again, if a parse must be redone).
@@ -202,7 +207,19 @@ impl ConfigTable {
             first_filter_indexes,
             first_filter_indexes_built: AtomicUsize::new(0),
             declared_positions,
-        })
+            row_bytes: 0,
+        }
+        .with_row_bytes())
+    }
+
+    fn with_row_bytes(mut self) -> Self {
+        self.row_bytes = self.memory_bytes() / self.rows.max(1);
+        self
+    }
+
+    /// Bytes of an average row (its data, and its share of an index).
+    pub fn row_bytes(&self) -> usize {
+        self.row_bytes
     }
 
     /// The table's schema.
@@ -227,7 +244,16 @@ impl ConfigTable {
     /// batches to read (one partition when the filter pins the declared
     /// key; the rows of one key when it pins a column indexed on its first
     /// such scan).
-    pub fn scan(self: &Arc<Self>, request: &ScanRequest) -> Result<ConfigScan, ScanError> {
+    ///
+    /// The request must have passed [`crate::guest_input::scan::validate`];
+    /// its batch size is clamped to `limits`, and the scan's work stops
+    /// (with [`ScanError::Stopped`]) once `deadline` passes.
+    pub fn scan(
+        self: &Arc<Self>,
+        request: &ScanRequest,
+        limits: &GuestLimits,
+        deadline: Deadline,
+    ) -> Result<ConfigScan, ScanError> {
         let mut request = request.clone();
         let mut sources: Option<Vec<Source>> = None;
         if let Some(index) = &self.index {
@@ -257,8 +283,9 @@ impl ConfigTable {
             None => self.batches.iter().map(|batch| (batch.clone(), None)).collect(),
         });
         let bound = BoundScan::bind(&request, &self.schema)?;
-        let batch_rows = request.batch_rows.map_or(self.batch_rows, |n| n.max(1) as usize);
+        let batch_rows = clamp_batch_rows(request.batch_rows, self.batch_rows, self.row_bytes, limits);
         Ok(ConfigScan {
+            deadline,
             coalescer: BatchCoalescer::new(bound.output_schema.clone(), batch_rows),
             bound,
             sources: sources.into_iter(),
@@ -341,6 +368,7 @@ fn few_rows_a_key(keys: usize, rows: usize) -> bool {
 /// An open scan: yields filtered, projected batches of at most the scan's
 /// batch size, never an empty one.
 pub struct ConfigScan {
+    deadline: Deadline,
     bound: BoundScan,
     sources: std::vec::IntoIter<Source>,
     coalescer: BatchCoalescer,
@@ -360,8 +388,12 @@ impl ConfigScan {
     }
 
     /// The next batch, or `None` at the end.
+    /// Stops with [`ScanError::Stopped`] between source batches once the
+    /// scan's deadline passes (a filter that matches little may read the
+    /// whole table in one call).
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, ScanError> {
         loop {
+            self.deadline.check()?;
             if let Some(batch) = self.coalescer.next_completed_batch() {
                 self.rows_out += batch.num_rows() as u64;
                 return Ok(Some(batch));
@@ -578,7 +610,7 @@ mod tests {
 
     /// The first column of every batch a scan yields, in order.
     fn scanned(table: &Arc<ConfigTable>, request: ScanRequest, check: impl Fn(&RecordBatch)) -> Vec<i64> {
-        let mut scan = table.scan(&request).unwrap();
+        let mut scan = table.scan(&request, &GuestLimits::default(), Deadline::never()).unwrap();
         let mut out = Vec::new();
         while let Some(batch) = scan.next_batch().unwrap() {
             check(&batch);
@@ -621,7 +653,7 @@ mod tests {
         assert_eq!(ids(&t, request(vec![eq("k", Literal::Text("4".into()))])), (0..1000).filter(|i| i % 7 == 4).collect::<Vec<_>>());
         assert!(ids(&t, request(vec![eq("k", Literal::Int(99))])).is_empty());
         assert!(ids(&t, request(vec![eq("k", Literal::Float(3.5))])).is_empty());
-        assert!(t.scan(&request(vec![eq("k", Literal::Text("x".into()))])).is_err(), "an incomparable literal is still an error");
+        assert!(t.scan(&request(vec![eq("k", Literal::Text("x".into()))]), &GuestLimits::default(), Deadline::never()).is_err(), "an incomparable literal is still an error");
         // A float column is filtered, not indexed; at most two columns are.
         assert_eq!(ids(&t, request(vec![eq("v", Literal::Float(5.5))])), vec![5]);
         assert!(t.first_filter_indexes[2].get().is_none());
