@@ -6,8 +6,7 @@ use std::time::Instant;
 
 use crate::job::{DEFAULT_FUEL, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT_ROWS, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits};
 use crate::location::Location;
-use crate::runner::{RunError, read_module};
-use crate::sandbox::Sandbox;
+use crate::runner::{RunError, compile_on_thread, read_module};
 
 /// What `check` found about a good module.
 #[derive(Debug)]
@@ -34,7 +33,7 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
     let storage = crate::storage::Storage::new(Default::default());
     storage.preflight(&location).await?;
     let store = storage.store(&location)?;
-    let bytes = read_module(&location, store.as_ref()).await?;
+    // The bounds of a run's defaults: size, functions, compile time.
     let limits = Limits {
         max_workers: 1,
         fuel: DEFAULT_FUEL,
@@ -45,11 +44,10 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
         max_output_rows: DEFAULT_MAX_OUTPUT_ROWS,
         guest: crate::guest_input::GuestLimits::default(),
     };
+    let bytes = read_module(&location, store.as_ref(), &limits).await?;
     let started = Instant::now();
-    let (size_bytes, loc) = (bytes.len() as u64, location.clone());
-    let sandbox = tokio::task::spawn_blocking(move || Sandbox::new(&bytes, &loc, limits, false, None))
-        .await
-        .expect("compiling does not panic")?;
+    let size_bytes = bytes.len() as u64;
+    let sandbox = compile_on_thread(bytes, location.clone(), limits, false, None).await?;
     Ok(CheckReport {
         location,
         size_bytes,

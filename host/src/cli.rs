@@ -280,7 +280,10 @@ fn merge(out: &str) -> i32 {
 
 fn check(args: CheckArgs) -> i32 {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(crate::check::check(&args.module)) {
+    let result = runtime.block_on(crate::check::check(&args.module));
+    // Not waiting for blocking work left behind (a compile past its timeout).
+    runtime.shutdown_background();
+    match result {
         Ok(report) => {
             print!("{report}");
             0
@@ -307,6 +310,9 @@ fn run(args: RunArgs, progress_bar: bool) -> i32 {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(runner::run(&job, &options));
+    // Not waiting for blocking work a signal left behind (a config still
+    // loading, a compile): the process exits once the manifest is written.
+    runtime.shutdown_background();
     // The last iterations' log lines before the summary.
     logging::flush();
     match result {

@@ -162,6 +162,14 @@ pub struct LimitsSection {
     pub memory_budget: Option<String>,
     /// Cap on the rows one iteration may emit.
     pub max_output_rows: Option<u64>,
+    /// Cap on the transform module's file, e.g. `"256 MiB"` (checked
+    /// before it is compiled).
+    pub max_module_size: Option<String>,
+    /// Cap on the functions of the transform module, its nested core
+    /// modules' added up (counted before it is compiled).
+    pub max_module_functions: Option<u64>,
+    /// How long compiling the transform module may take, e.g. `"5 min"`.
+    pub compile_timeout: Option<String>,
 }
 
 /// Overrides from the command line; each replaces the job file's value.
@@ -451,6 +459,7 @@ impl Job {
             None => default_memory_budget(),
         };
         let max_output_rows = overrides.max_output_rows.or(limits.max_output_rows).unwrap_or(DEFAULT_MAX_OUTPUT_ROWS);
+        let guest = guest_limits(limits)?;
         if memory_bytes > memory_budget_bytes {
             return Err(invalid(
                 "limits.memory",
@@ -477,7 +486,7 @@ impl Job {
                 max_output_bytes,
                 memory_budget_bytes,
                 max_output_rows,
-                guest: GuestLimits::default(),
+                guest,
             },
             deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
             storage: StorageSettings::validate(&file.storage).map_err(|(field, message)| invalid(field, message))?,
@@ -496,6 +505,30 @@ impl Job {
             Some(shard) => format!("{}/{}", crate::shard::SHARDS_DIR, shard.manifest_name()),
         }
     }
+}
+
+/// The guest limits, with the module's bounds from `[limits]`.
+fn guest_limits(limits: &LimitsSection) -> Result<GuestLimits, JobError> {
+    let mut guest = GuestLimits::default();
+    if let Some(text) = &limits.max_module_size {
+        guest.max_module_bytes = parse_size("limits.max_module_size", text)?;
+        if guest.max_module_bytes == 0 {
+            return Err(invalid("limits.max_module_size", "must be more than zero bytes"));
+        }
+    }
+    if let Some(functions) = limits.max_module_functions {
+        if functions == 0 {
+            return Err(invalid("limits.max_module_functions", "must be at least 1"));
+        }
+        guest.max_module_functions = functions;
+    }
+    if let Some(text) = &limits.compile_timeout {
+        guest.compile_timeout = parse_duration("limits.compile_timeout", text)?;
+        if guest.compile_timeout.is_zero() {
+            return Err(invalid("limits.compile_timeout", "must be longer than zero"));
+        }
+    }
+    Ok(guest)
 }
 
 /// The default memory budget: 3/4 of the machine's memory (from
@@ -671,11 +704,33 @@ mod tests {
             (SEED.replace("module = \"seed.wasm\"", ""), "transform.module"),
             (SEED.replace("config.csv", "config.xlsx"), "config.format"),
             (SEED.replace("timeout = \"10 min\"", "timeout = \"10 min\"\nmemory_budget = \"32 MiB\""), "limits.memory"),
+            (SEED.replace("[limits]", "[limits]\nmax_module_size = \"0 B\""), "limits.max_module_size"),
+            (SEED.replace("[limits]", "[limits]\nmax_module_size = \"big\""), "limits.max_module_size"),
+            (SEED.replace("[limits]", "[limits]\nmax_module_functions = 0"), "limits.max_module_functions"),
+            (SEED.replace("[limits]", "[limits]\ncompile_timeout = \"0s\""), "limits.compile_timeout"),
+            (SEED.replace("[limits]", "[limits]\ncompile_timeout = \"later\""), "limits.compile_timeout"),
         ];
         for (text, field) in cases {
             let err = job(&text, &Overrides::default()).unwrap_err();
             assert!(err.to_string().contains(&format!("`{field}`")), "{field}: {err}");
         }
+    }
+
+    #[test]
+    fn the_module_bounds_default_and_parse() {
+        let defaults = job(SEED, &Overrides::default()).unwrap().limits.guest;
+        assert_eq!(defaults, GuestLimits::default());
+        assert_eq!(defaults.max_module_bytes, 256 << 20);
+        assert_eq!(defaults.max_module_functions, 200_000);
+        assert_eq!(defaults.compile_timeout, Duration::from_secs(300));
+        let text = SEED.replace(
+            "[limits]",
+            "[limits]\nmax_module_size = \"1 MiB\"\nmax_module_functions = 5000\ncompile_timeout = \"30 s\"",
+        );
+        let guest = job(&text, &Overrides::default()).unwrap().limits.guest;
+        assert_eq!(guest.max_module_bytes, 1 << 20);
+        assert_eq!(guest.max_module_functions, 5000);
+        assert_eq!(guest.compile_timeout, Duration::from_secs(30));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! - [`location`]: local paths, `file://` and `s3://` URLs.
 //! - [`storage`]: object stores, credentials, retries, request counts, preflight.
 //! - [`config_table`]: the config table, read once, indexed by a key.
+//! - [`deadline`]: when host work for an iteration must stop.
 //! - [`filter`]: scan requests evaluated natively on Arrow batches.
 //! - [`guest_input`]: where guest input becomes trusted: limits and checks.
 //! - [`sandbox`]: the engine, the transform world, one store per iteration.
@@ -27,6 +28,7 @@
 pub mod check;
 pub mod cli;
 pub mod config_table;
+pub mod deadline;
 pub mod filter;
 pub mod guest_input;
 pub mod hints;

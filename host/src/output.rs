@@ -19,6 +19,9 @@ use parquet::basic::Compression;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::SchemaDescriptor;
 
+use futures::FutureExt as _;
+
+use crate::deadline::Deadline;
 use crate::schema_memo::LastSchema;
 
 /// The data file of an iteration's output directory.
@@ -48,10 +51,12 @@ pub enum OutputError {
         found: String,
     },
     /// The output is over its cap.
-    #[error("output over its cap of {cap} bytes (limits.max_output)")]
+    #[error("output over its cap of {cap} bytes (limits.max_output): {emitted} bytes of data emitted, counting a dictionary's or view's values for every row that refers to them")]
     TooLarge {
         /// The cap.
         cap: u64,
+        /// The bytes the output would have reached with this batch.
+        emitted: u64,
     },
     /// The output has more rows than its cap.
     #[error("output over its cap of {cap} rows (limits.max_output_rows)")]
@@ -59,20 +64,55 @@ pub enum OutputError {
         /// The cap.
         cap: u64,
     },
+    /// The schema has a type the Parquet writer cannot store.
+    #[error("{0}")]
+    Unwritable(String),
     /// Writing failed (a storage problem, not the guest's).
     #[error("writing the output: {0}")]
     Write(#[from] parquet::errors::ParquetError),
     /// A local file or directory could not be made (a storage problem).
     #[error(transparent)]
     Local(#[from] LocalFileError),
+    /// The Parquet writer panicked on the guest's batch (a type or shape
+    /// the schema check did not foresee); the output is unusable.
+    #[error("the Parquet writer cannot write this output: {0}")]
+    WriterPanic(String),
+    /// The iteration's deadline passed, or the run is shutting down, while
+    /// the batch was being written.
+    #[error(transparent)]
+    Stopped(#[from] crate::deadline::Stop),
 }
 
 impl OutputError {
-    /// Whether storage failed, rather than the guest's output being refused.
+    /// Whether storage failed, rather than the guest's output being refused:
+    /// the file system's or object store's errors, which reach the Parquet
+    /// writer as `External`; its other errors are about the data.
     pub fn is_storage(&self) -> bool {
-        matches!(self, OutputError::Write(_) | OutputError::Local(_))
+        match self {
+            OutputError::Write(e) => Self::is_storage_error(e),
+            OutputError::Local(_) => true,
+            OutputError::WriterPanic(_) | OutputError::Stopped(_) => false,
+            OutputError::SchemaChanged { .. } | OutputError::TooLarge { .. } | OutputError::TooManyRows { .. } => false,
+            OutputError::Unwritable(_) => false,
+        }
     }
 }
+
+impl OutputError {
+    /// Whether a Parquet writer's error is storage's.
+    fn is_storage_error(error: &parquet::errors::ParquetError) -> bool {
+        matches!(error, parquet::errors::ParquetError::External(_))
+    }
+}
+
+/// Rows of a batch are written in slices of about this many bytes of data,
+/// the deadline checked between them, so that writing one large emitted
+/// batch cannot run the host past the iteration's timeout or a shutdown.
+const WRITE_SLICE_BYTES: u64 = 8 << 20;
+/// A streamed output's row group is flushed once its buffered data reaches
+/// this size (as well as at Parquet's default of 1M rows), so that the host
+/// memory an iteration's writer holds is bounded by bytes, not only rows.
+pub const MAX_ROW_GROUP_BYTES: usize = 32 << 20;
 
 /// Why an output could not be completed or committed (a storage problem).
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +126,10 @@ pub enum CommitError {
     /// A local file could not be written, renamed or removed.
     #[error(transparent)]
     Local(#[from] LocalFileError),
+    /// The held output could not be written for a reason not of storage's
+    /// (the data, or the deadline).
+    #[error(transparent)]
+    Refused(OutputError),
 }
 
 /// A file system operation on a local output's file or directory failed.
@@ -171,9 +215,17 @@ enum Writer {
 /// than they save: a one-row file of four columns took 54 µs to write with
 /// the streamed settings and 27 µs with these, and is 1,093 bytes instead of
 /// 1,376.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ParquetFormat {
     last: LastSchema<SchemaSettings>,
+    /// Buffered bytes at which a streamed output's row group is flushed.
+    row_group_bytes: usize,
+}
+
+impl Default for ParquetFormat {
+    fn default() -> Self {
+        ParquetFormat { last: LastSchema::default(), row_group_bytes: MAX_ROW_GROUP_BYTES }
+    }
 }
 
 /// A Parquet writer's settings for one Arrow schema.
@@ -187,7 +239,19 @@ struct SchemaSettings {
 impl ParquetFormat {
     /// The properties of a streamed output (before the schema's hint).
     pub fn streamed() -> WriterProperties {
-        WriterProperties::builder().set_compression(Compression::SNAPPY).build()
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
+            .build()
+    }
+
+    /// The settings of a run whose iterations have `memory_cap` bytes each:
+    /// a streamed output's row group is flushed at a quarter of the cap (at
+    /// most [`MAX_ROW_GROUP_BYTES`]), as the writer's buffer counts against
+    /// the iteration's memory.
+    pub fn for_memory_cap(memory_cap: u64) -> Self {
+        let quarter = usize::try_from(memory_cap / 4).unwrap_or(usize::MAX);
+        ParquetFormat { row_group_bytes: quarter.clamp(1 << 20, MAX_ROW_GROUP_BYTES), ..ParquetFormat::default() }
     }
 
     /// The properties of a small output written whole (before the schema's
@@ -204,7 +268,8 @@ impl ParquetFormat {
     /// or for a streamed one.
     fn options(&self, schema: &SchemaRef, small: bool) -> Result<ArrowWriterOptions, parquet::errors::ParquetError> {
         let settings = self.last.get_or_try_make(schema, || {
-            let (mut streamed, mut small) = (Self::streamed(), Self::small());
+            let mut streamed = Self::streamed().into_builder().set_max_row_group_bytes(Some(self.row_group_bytes)).build();
+            let mut small = Self::small();
             let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(streamed.coerce_types()).convert(schema)?;
             add_encoded_arrow_schema_to_metadata(schema, &mut streamed);
             add_encoded_arrow_schema_to_metadata(schema, &mut small);
@@ -227,6 +292,11 @@ pub struct OutputSink {
     /// The batches held back while the output is under
     /// [`SMALL_OUTPUT_BYTES`] and no writer is begun.
     held: Vec<RecordBatch>,
+    /// Host memory the held batches keep alive (their streams' buffers,
+    /// schemas and metadata included), at least their data.
+    held_bytes: u64,
+    /// When writing must stop.
+    deadline: Deadline,
     schema: Option<SchemaRef>,
     batches: u64,
     rows: u64,
@@ -256,6 +326,8 @@ impl OutputSink {
             format,
             writer: None,
             held: Vec::new(),
+            held_bytes: 0,
+            deadline: Deadline::never(),
             schema: None,
             batches: 0,
             rows: 0,
@@ -271,52 +343,82 @@ impl OutputSink {
         self
     }
 
+    /// Stops writing (with [`OutputError::Stopped`]) once `deadline` passes.
+    pub fn with_deadline(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Bytes of host memory the output holds now: the batches held back
+    /// (what they keep alive), or the writer's buffered row group.
+    pub fn memory_bytes(&self) -> u64 {
+        let writer = match &self.writer {
+            None => 0,
+            Some(Writer::Store(writer)) => writer.memory_size(),
+            Some(Writer::Local { writer, .. }) => writer.memory_size(),
+        };
+        self.held_bytes.saturating_add(writer as u64)
+    }
+
     /// Rows accepted so far.
     pub fn rows(&self) -> u64 {
         self.rows
     }
 
-    /// Checks `batch` against the first batch's schema and the cap.
-    pub fn check(&self, batch: &RecordBatch) -> Result<(), OutputError> {
-        if let Some(expected) = &self.schema {
-            if expected.fields() != batch.schema().fields() {
-                return Err(OutputError::SchemaChanged {
-                    batch: self.batches,
-                    expected: describe(expected),
-                    found: describe(&batch.schema()),
-                });
+    /// Checks `batch` against the first batch's schema (the first against
+    /// what Parquet can store) and the caps; returns its bytes of data.
+    pub fn check(&self, batch: &RecordBatch) -> Result<u64, OutputError> {
+        match &self.schema {
+            Some(expected) => {
+                if expected.fields() != batch.schema().fields() {
+                    return Err(OutputError::SchemaChanged {
+                        batch: self.batches,
+                        expected: describe(expected),
+                        found: describe(&batch.schema()),
+                    });
+                }
             }
+            None => crate::guest_input::ipc::check_writable(&batch.schema()).map_err(OutputError::Unwritable)?,
         }
         if self.rows.saturating_add(batch.num_rows() as u64) > self.max_rows {
             return Err(OutputError::TooManyRows { cap: self.max_rows });
         }
-        let size = batch.get_array_memory_size() as u64;
-        if self.arrow_bytes.saturating_add(size) > self.max_bytes {
-            return Err(OutputError::TooLarge { cap: self.max_bytes });
+        let size = crate::guest_input::ipc::logical_bytes(batch);
+        let emitted = self.arrow_bytes.saturating_add(size);
+        if emitted > self.max_bytes {
+            return Err(OutputError::TooLarge { cap: self.max_bytes, emitted });
         }
-        Ok(())
+        Ok(size)
     }
 
     /// Appends `batch`: held back while the output is small (nothing is
     /// written until [`OutputSink::finish`]), else streamed towards storage.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
-        self.check(batch)?;
+        let holds = batch.get_array_memory_size() as u64 + metadata_bytes(&batch.schema());
+        self.write_sized(batch, holds).await
+    }
+
+    /// [`OutputSink::write`] of a batch that keeps `holds` bytes of host
+    /// memory alive while it is held (an emitted stream's whole buffer).
+    pub async fn write_sized(&mut self, batch: &RecordBatch, holds: u64) -> Result<(), OutputError> {
+        let size = self.check(batch)?;
         if self.schema.is_none() {
             self.schema = Some(batch.schema());
         }
-        self.arrow_bytes += batch.get_array_memory_size() as u64;
+        self.arrow_bytes += size;
         self.batches += 1;
         self.rows += batch.num_rows() as u64;
         if self.writer.is_none() {
             self.held.push(batch.clone());
-            if self.arrow_bytes < SMALL_OUTPUT_BYTES {
+            self.held_bytes = self.held_bytes.saturating_add(holds.max(size));
+            if self.arrow_bytes < SMALL_OUTPUT_BYTES && self.held_bytes < SMALL_OUTPUT_BYTES {
                 return Ok(());
             }
             // No longer small: begin the streamed file with what was held.
             self.begin(false)?;
             return self.write_held().await;
         }
-        Self::write_to(self.writer.as_mut().expect("begun"), batch).await
+        Self::write_to(self.writer.as_mut().expect("begun"), batch, &self.deadline).await
     }
 
     /// Begins the Parquet file, with the settings of a small output or a
@@ -331,18 +433,36 @@ impl OutputSink {
     /// Writes the batches held back into the begun file.
     async fn write_held(&mut self) -> Result<(), OutputError> {
         let writer = self.writer.as_mut().expect("begun");
+        self.held_bytes = 0;
         for batch in std::mem::take(&mut self.held) {
-            Self::write_to(writer, &batch).await?;
+            Self::write_to(writer, &batch, &self.deadline).await?;
         }
         Ok(())
     }
 
-    async fn write_to(writer: &mut Writer, batch: &RecordBatch) -> Result<(), OutputError> {
-        match writer {
-            Writer::Store(writer) => writer.write(batch).await?,
-            Writer::Local { writer, .. } => writer.write(batch)?,
+    /// Writes `batch` in slices of about [`WRITE_SLICE_BYTES`] of data,
+    /// checking `deadline` before each; a panic of the writer on the
+    /// guest's data is caught and refuses the output.
+    async fn write_to(writer: &mut Writer, batch: &RecordBatch, deadline: &Deadline) -> Result<(), OutputError> {
+        let rows = batch.num_rows();
+        let bytes = crate::guest_input::ipc::logical_bytes(batch);
+        let slices = usize::try_from(bytes / WRITE_SLICE_BYTES).unwrap_or(usize::MAX).clamp(1, rows.max(1));
+        let step = rows.div_ceil(slices).max(1);
+        let mut offset = 0;
+        loop {
+            deadline.check()?;
+            let len = step.min(rows - offset);
+            let slice = if len == rows { batch.clone() } else { batch.slice(offset, len) };
+            let written = match writer {
+                Writer::Store(writer) => std::panic::AssertUnwindSafe(writer.write(&slice)).catch_unwind().await,
+                Writer::Local { writer, .. } => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(&slice))),
+            };
+            written.map_err(|panic| OutputError::WriterPanic(panic_message(panic.as_ref())))??;
+            offset += len;
+            if offset >= rows {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Completes the data file. An iteration that emitted nothing has no
@@ -353,9 +473,10 @@ impl OutputSink {
         if self.writer.is_none() && self.schema.is_some() {
             // A small output: written whole now.
             let storage = |e: OutputError| match e {
-                OutputError::Write(e) => CommitError::Parquet(e),
+                OutputError::Write(e) if OutputError::is_storage_error(&e) => CommitError::Parquet(e),
                 OutputError::Local(e) => CommitError::Local(e),
-                refused => unreachable!("the held batches were checked when emitted: {refused}"),
+                // The writer refused or panicked on the data, or time ran out.
+                refused => CommitError::Refused(refused),
             };
             self.begin(true).map_err(storage)?;
             self.write_held().await.map_err(storage)?;
@@ -500,10 +621,33 @@ impl Finished {
     }
 }
 
+/// A schema as `(name: type, ...)`, at most [`DESCRIBED_FIELDS`] fields of
+/// it (a guest's schema may have thousands).
 fn describe(schema: &SchemaRef) -> String {
-    let fields: Vec<String> =
-        schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
+    let mut fields: Vec<String> =
+        schema.fields().iter().take(DESCRIBED_FIELDS).map(|f| format!("{}: {}", f.name(), f.data_type())).collect();
+    if schema.fields().len() > DESCRIBED_FIELDS {
+        fields.push(format!("... {} more fields", schema.fields().len() - DESCRIBED_FIELDS));
+    }
     format!("({})", fields.join(", "))
+}
+
+/// Fields of a schema an error message lists.
+const DESCRIBED_FIELDS: usize = 20;
+
+/// Bytes of `schema`'s metadata and its fields' (keys and values).
+fn metadata_bytes(schema: &arrow_schema::Schema) -> u64 {
+    let pairs = |m: &arrow_schema::Metadata| m.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum::<u64>();
+    pairs(schema.metadata()) + schema.flattened_fields().iter().map(|f| pairs(f.metadata()) + f.name().len() as u64).sum::<u64>()
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "it panicked".into())
 }
 
 /// Removes the staging files a killed run left in the local directory `dir`

@@ -4,17 +4,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use futures::FutureExt as _;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
-use crate::job::{Job, JobError};
+use crate::job::{Job, JobError, Limits};
 use crate::location::{Location, LocationError};
 use crate::manifest::{
     ErrorKind, IterationError, IterationRecord, JobInfo, MANIFEST_FILE, Manifest, RECORDS_DIR, Status, Summary,
@@ -121,15 +122,41 @@ const SIGINT: i32 = 2;
 /// SIGTERM's number.
 const SIGTERM: i32 = 15;
 
-/// Waits for SIGTERM or SIGINT; returns its number.
-async fn shutdown_signal() -> i32 {
+/// Catches SIGTERM and SIGINT from now on, instead of dying of them: the
+/// first one's number is sent on the returned channel. The task keeps the
+/// channel open until it is aborted.
+fn watch_signals() -> (tokio::task::JoinHandle<()>, watch::Receiver<Option<i32>>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return std::future::pending().await;
+    let (sender, receiver) = watch::channel(None);
+    // Registered here, before the task first runs, so that no signal falls
+    // between the two.
+    let (term, int) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    let watcher = tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (term, int) else { return std::future::pending().await };
+        let signal = tokio::select! {
+            _ = term.recv() => SIGTERM,
+            _ = int.recv() => SIGINT,
+        };
+        tracing::warn!(signal, "interrupted: stopping the run and writing the manifest");
+        let _ = sender.send(Some(signal));
+        std::future::pending().await
+    });
+    (watcher, receiver)
+}
+
+/// Runs `work` to its end, unless a signal comes first: then `Err` with
+/// the signal's number, `work` dropped.
+async fn until_signal<T>(signals: &mut watch::Receiver<Option<i32>>, work: impl Future<Output = T>) -> Result<T, i32> {
+    let signalled = async {
+        match signals.wait_for(Option::is_some).await {
+            Ok(signal) => signal.unwrap_or(SIGTERM),
+            Err(_closed) => std::future::pending().await,
+        }
     };
     tokio::select! {
-        _ = term.recv() => SIGTERM,
-        _ = int.recv() => SIGINT,
+        biased;
+        signal = signalled => Err(signal),
+        done = work => Ok(done),
     }
 }
 
@@ -137,11 +164,18 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-/// Runs `job` to the end.
-pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError> {
-    let started_at = now_rfc3339();
-    let started = Instant::now();
-    let storage = Storage::new(job.storage.clone());
+/// What a run needs before its first iteration: checked stores, the
+/// compiled transform, the loaded config.
+struct Prepared {
+    sandbox: Sandbox,
+    config: ConfigTable,
+    output_store: Arc<dyn ObjectStore>,
+}
+
+/// Checks the stores, reads the module (its sha256 set in `module_sha256`
+/// as soon as it is read), and compiles it while the config loads. A module
+/// error is returned as soon as it is known, before a config error.
+async fn prepare(job: &Job, options: &RunOptions, storage: &Storage, module_sha256: &OnceLock<String>) -> Result<Prepared, RunError> {
     // Every bucket is checked (credentials, endpoint, existence) before
     // anything is read or written, so that a typo fails in seconds.
     let mut checked = Vec::new();
@@ -159,23 +193,82 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
 
     // The config and the module are read and checked before anything is
     // written, compiling while the config parses.
-    let module_bytes = read_module(&job.module, module_store.as_ref()).await?;
-    let (limits, module_location, cache) = (job.limits, job.module.clone(), options.cache.clone());
-    let deterministic = job.deterministic;
-    let compile = tokio::task::spawn_blocking(move || {
-        Sandbox::new(&module_bytes, &module_location, limits, deterministic, cache.as_ref())
-    });
+    let module_bytes = read_module(&job.module, module_store.as_ref(), &job.limits).await?;
+    let _ = module_sha256.set(crate::sandbox::module_sha256(&module_bytes));
+    let compile = compile_on_thread(module_bytes, job.module.clone(), job.limits, job.deterministic, options.cache.clone());
     let load_started = Instant::now();
-    let config = ConfigTable::load(&job.config, config_store.clone()).await;
-    let sandbox = compile.await.expect("compiling does not panic")?;
-    let config = Arc::new(config?);
-    tracing::info!(
-        rows = config.num_rows(),
-        arrow_bytes = config.memory_bytes(),
-        elapsed_ms = load_started.elapsed().as_millis() as u64,
-        config = %job.config.location,
-        "config table loaded"
-    );
+    let load = async {
+        let config = ConfigTable::load(&job.config, config_store).await?;
+        tracing::info!(
+            rows = config.num_rows(),
+            arrow_bytes = config.memory_bytes(),
+            elapsed_ms = load_started.elapsed().as_millis() as u64,
+            config = %job.config.location,
+            "config table loaded"
+        );
+        Ok::<_, ConfigError>(config)
+    };
+    tokio::pin!(compile, load);
+    let mut loaded = None;
+    let sandbox = loop {
+        tokio::select! {
+            compiled = &mut compile => break compiled?,
+            config = &mut load, if loaded.is_none() => loaded = Some(config),
+        }
+    };
+    let config = match loaded {
+        Some(config) => config?,
+        None => load.await?,
+    };
+    Ok(Prepared { sandbox, config, output_store })
+}
+
+/// Compiles the module on a thread of its own (see [`Sandbox::from_bytes`]),
+/// started now; the future resolves when it is done. Dropping the future
+/// leaves the thread to finish on its own: nothing waits for it, not even
+/// the runtime's shutdown.
+pub(crate) fn compile_on_thread(
+    bytes: bytes::Bytes,
+    location: Location,
+    limits: Limits,
+    deterministic: bool,
+    cache: Option<ModuleCache>,
+) -> impl Future<Output = Result<Sandbox, ModuleError>> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("corral-module".into()).spawn(move || {
+        let _ = sender.send(Sandbox::from_bytes(bytes, &location, limits, deterministic, cache.as_ref()));
+    });
+    async move {
+        spawned.map_err(|e| ModuleError::Engine(format!("cannot start a thread to compile on: {e}")))?;
+        receiver.await.unwrap_or_else(|_| Err(ModuleError::Engine("setting it up panicked".into())))
+    }
+}
+
+/// Runs `job` to the end.
+pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError> {
+    let started_at = now_rfc3339();
+    let started = Instant::now();
+    // From here on SIGTERM and SIGINT are caught. One that comes before
+    // the first iteration (while the module compiles, the config loads)
+    // ends the run at once with a manifest of iterations not started; one
+    // that comes later stops admissions and interrupts what runs.
+    let (watcher, mut signal_rx) = watch_signals();
+    let storage = Storage::new(job.storage.clone());
+    let module_sha256 = OnceLock::new();
+    let prepared = match until_signal(&mut signal_rx, prepare(job, options, &storage, &module_sha256)).await {
+        Ok(Ok(prepared)) => prepared,
+        Ok(Err(error)) => {
+            watcher.abort();
+            return Err(error);
+        }
+        Err(signal) => {
+            watcher.abort();
+            let module_sha256 = module_sha256.get().map_or("", String::as_str);
+            return interrupted_before_start(job, &storage, module_sha256, started_at, started, signal).await;
+        }
+    };
+    let Prepared { sandbox, config, output_store } = prepared;
+    let config = Arc::new(config);
     let sandbox = Arc::new(sandbox);
 
     let params_json: Arc<str> = serde_json::Value::Object(job.params.clone()).to_string().into();
@@ -228,15 +321,14 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         );
     }
     tracing::info!(iterations = to_run.len(), workers = concurrency, "running");
-    // On SIGTERM or SIGINT: admit nothing more, interrupt what runs.
-    let (signal_tx, signal_rx) = tokio::sync::watch::channel(None::<i32>);
-    let watcher = {
-        let sandbox = sandbox.clone();
+    // On SIGTERM or SIGINT: admit nothing more (the workers look at the
+    // channel), interrupt what runs.
+    let interrupter = {
+        let (sandbox, mut signal_rx) = (sandbox.clone(), signal_rx.clone());
         tokio::spawn(async move {
-            let signal = shutdown_signal().await;
-            tracing::warn!(signal, "interrupted: stopping the running iterations and writing the manifest");
-            sandbox.interrupt();
-            let _ = signal_tx.send(Some(signal));
+            if signal_rx.wait_for(Option::is_some).await.is_ok() {
+                sandbox.interrupt();
+            }
         })
     };
     let progress = Progress::new(to_run.len(), options.progress_bar);
@@ -263,7 +355,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         local_root,
         earlier_outputs,
         stale_failures,
-        format: Arc::default(),
+        format: Arc::new(ParquetFormat::for_memory_cap(job.limits.memory_bytes)),
     });
     let workers: Vec<_> = (0..concurrency)
         .map(|slot| {
@@ -290,21 +382,14 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         }
     }
     watcher.abort();
+    interrupter.abort();
     heartbeat.abort();
     progress.clear();
     let interrupted_by = *signal_rx.borrow();
     // Iterations never started are listed too, as interrupted.
     let admitted = next.load(Ordering::Relaxed).min(to_run.len());
     for &iteration in &to_run[admitted..] {
-        let mut record = IterationRecord::new(iteration, sandbox.module_sha256(), &params_sha256);
-        record.status = Status::Interrupted;
-        record.error = Some(IterationError {
-            kind: ErrorKind::Interrupted,
-            message: "not started: the run was interrupted".into(),
-            stderr_tail: None,
-        });
-        record.offset_ms = started.elapsed().as_millis() as u64;
-        finished.insert(iteration, record);
+        finished.insert(iteration, not_started(iteration, sandbox.module_sha256(), &params_sha256, started));
     }
     let records: Vec<IterationRecord> = job
         .iterations
@@ -314,37 +399,11 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
 
     let wall_ms = started.elapsed().as_millis() as u64;
     let manifest = Manifest {
-        job: JobInfo {
-            name: job.name.clone(),
-            started: started_at,
-            finished: now_rfc3339(),
-            host_version: env!("CARGO_PKG_VERSION").to_owned(),
-            module_sha256: sandbox.module_sha256().to_owned(),
-            module: job.module.to_string(),
-            config: job.config.location.to_string(),
-            config_rows: config.num_rows() as u64,
-            params: job.params.clone(),
-            limits: serde_json::to_value(job.limits).expect("limits serialise"),
-            concurrency,
-            deterministic: job.deterministic,
-            peak_rss_bytes: crate::manifest::peak_rss_bytes(),
-            storage: serde_json::to_value(&job.storage).expect("storage settings serialise"),
-            storage_requests: storage.stats().total().requests,
-            storage_retries: storage.stats().total().retries,
-            resumed: job.resume,
-            shard: job.shard,
-        },
+        job: job_info(job, &storage, started_at, sandbox.module_sha256(), config.num_rows() as u64),
         summary: Summary::of(&records, job.iterations.len(), wall_ms),
         iterations: records,
     };
-    let manifest_name = job.manifest_name();
-    let path = manifest_name.split('/').fold(output_root.clone(), |path, part| path.join(part));
-    let body = serde_json::to_vec_pretty(&manifest).expect("the manifest serialises");
-    let manifest_location = format!("{}/{manifest_name}", job.output);
-    output_store
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|source| RunError::Manifest { location: manifest_location.clone(), source })?;
+    let manifest_location = write_manifest(job, output_store.as_ref(), &manifest).await?;
     // The table is freed on a thread of its own, which the run does not
     // wait for: a table of many small groups or an index of many keys
     // (an entry, and for text a string, a key) is slow to free.
@@ -353,12 +412,112 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     Ok(RunReport { manifest, manifest_location, interrupted_by })
 }
 
-pub(crate) async fn read_module(location: &crate::location::Location, store: &dyn ObjectStore) -> Result<Vec<u8>, ModuleError> {
-    let result = match store.get(&location.prefix()).await {
-        Ok(get) => get.bytes().await,
-        Err(e) => Err(e),
+/// The record of an iteration a signal kept from starting.
+fn not_started(iteration: i64, module_sha256: &str, params_sha256: &str, run_started: Instant) -> IterationRecord {
+    let mut record = IterationRecord::new(iteration, module_sha256, params_sha256);
+    record.status = Status::Interrupted;
+    record.error = Some(IterationError {
+        kind: ErrorKind::Interrupted,
+        message: "not started: the run was interrupted".into(),
+        stderr_tail: None,
+    });
+    record.offset_ms = run_started.elapsed().as_millis() as u64;
+    record
+}
+
+/// The manifest's `job`, as the run ends.
+fn job_info(job: &Job, storage: &Storage, started_at: String, module_sha256: &str, config_rows: u64) -> JobInfo {
+    JobInfo {
+        name: job.name.clone(),
+        started: started_at,
+        finished: now_rfc3339(),
+        host_version: env!("CARGO_PKG_VERSION").to_owned(),
+        module_sha256: module_sha256.to_owned(),
+        module: job.module.to_string(),
+        config: job.config.location.to_string(),
+        config_rows,
+        params: job.params.clone(),
+        limits: serde_json::to_value(job.limits).expect("limits serialise"),
+        concurrency: job.limits.concurrency(),
+        deterministic: job.deterministic,
+        peak_rss_bytes: crate::manifest::peak_rss_bytes(),
+        storage: serde_json::to_value(&job.storage).expect("storage settings serialise"),
+        storage_requests: storage.stats().total().requests,
+        storage_retries: storage.stats().total().retries,
+        resumed: job.resume,
+        shard: job.shard,
+    }
+}
+
+/// Writes the manifest where the job's goes; returns its location.
+async fn write_manifest(job: &Job, store: &dyn ObjectStore, manifest: &Manifest) -> Result<String, RunError> {
+    let manifest_name = job.manifest_name();
+    let path = manifest_name.split('/').fold(job.output.prefix(), |path, part| path.join(part));
+    let body = serde_json::to_vec_pretty(manifest).expect("the manifest serialises");
+    let manifest_location = format!("{}/{manifest_name}", job.output);
+    store
+        .put(&path, PutPayload::from(body))
+        .await
+        .map_err(|source| RunError::Manifest { location: manifest_location.clone(), source })?;
+    Ok(manifest_location)
+}
+
+/// How long an interrupted run that has not started waits to learn what an
+/// earlier run committed (for `--resume`) before it lists every iteration
+/// as not started.
+const RESUME_LOOKUP_ON_SIGNAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The end of a run a signal interrupted before any iteration started:
+/// a manifest listing every iteration as not started (those an earlier run
+/// committed with the same module and params, under `--resume`, carried
+/// over), and the signal's exit code.
+async fn interrupted_before_start(
+    job: &Job,
+    storage: &Storage,
+    module_sha256: &str,
+    started_at: String,
+    started: Instant,
+    signal: i32,
+) -> Result<RunReport, RunError> {
+    tracing::warn!(signal, "interrupted before any iteration started; no iteration runs");
+    let output_store = storage.store(&job.output)?;
+    let params_sha256 = params_sha256(&job.params);
+    let mut carried = HashMap::new();
+    if job.resume && !module_sha256.is_empty() {
+        let root = job.output.prefix();
+        let earlier = crate::resume::committed_earlier(
+            output_store.as_ref(),
+            &root,
+            &job.iterations,
+            module_sha256,
+            &params_sha256,
+        );
+        if let Ok(Ok(earlier)) = tokio::time::timeout(RESUME_LOOKUP_ON_SIGNAL, earlier).await {
+            carried = earlier;
+        }
+    }
+    let records: Vec<IterationRecord> = job
+        .iterations
+        .iter()
+        .map(|&n| carried.remove(&n).unwrap_or_else(|| not_started(n, module_sha256, &params_sha256, started)))
+        .collect();
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let manifest = Manifest {
+        job: job_info(job, storage, started_at, module_sha256, 0),
+        summary: Summary::of(&records, job.iterations.len(), wall_ms),
+        iterations: records,
     };
-    result.map(|b| b.to_vec()).map_err(|source| ModuleError::Read { location: location.clone(), source })
+    let manifest_location = write_manifest(job, output_store.as_ref(), &manifest).await?;
+    Ok(RunReport { manifest, manifest_location, interrupted_by: Some(signal) })
+}
+
+/// Reads the module, refusing one over `limits.guest.max_module_bytes`
+/// before reading it whole.
+pub(crate) async fn read_module(location: &Location, store: &dyn ObjectStore, limits: &Limits) -> Result<bytes::Bytes, ModuleError> {
+    let read_error = |source| ModuleError::Read { location: location.clone(), source };
+    let get = store.get(&location.prefix()).await.map_err(read_error)?;
+    crate::sandbox::check_size(get.meta.size, location, limits)?;
+    get.bytes().await.map_err(read_error)
 }
 
 /// What every iteration of the run shares, owned so that the workers'
@@ -452,6 +611,7 @@ impl SharedTask {
                     .cloned()
                     .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "a panic without a message".into());
+                let message = crate::guest_input::text::block(&message, crate::guest_input::GuestLimits::default().max_error_bytes);
                 record.error = Some(IterationError {
                     kind: ErrorKind::HostPanic,
                     message: format!("corral's host code panicked serving this iteration (a bug of ours; please report it): {message}"),

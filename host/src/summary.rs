@@ -1,12 +1,20 @@
 //! The summary printed at the end of a run: totals, then a table of the
 //! iterations with failed ones first.
+//!
+//! The strings of the manifest (a guest's error message above all, but a
+//! manifest read back from storage may have been written by anything) are
+//! printed inert ([`text::line`]): no control character or bidi override
+//! reaches the terminal raw, and no message can start a line of its own.
 
 use std::fmt::Write as _;
 
+use crate::guest_input::text;
 use crate::manifest::{Manifest, Status};
 
 /// Rows of the table when every iteration succeeded (failures are all shown).
 const MAX_ROWS: usize = 50;
+/// Chars of an error message's first line shown in the table.
+const ERROR_CHARS: usize = 100;
 
 /// Renders the end-of-run summary as plain text.
 pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
@@ -15,7 +23,7 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
     let _ = writeln!(
         out,
         "{}: {}/{} succeeded, {} failed, {} interrupted in {:.2}s",
-        manifest.job.name,
+        text::line(&manifest.job.name, usize::MAX),
         s.succeeded,
         s.total,
         s.failed,
@@ -50,11 +58,7 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
             Status::Failed => "FAILED",
             Status::Interrupted => "interrupted",
         };
-        let error = r.error.as_ref().map(|e| {
-            let first = e.message.lines().next().unwrap_or_default();
-            let first: String = first.chars().take(100).collect();
-            format!("{}: {first}", e.kind)
-        });
+        let error = r.error.as_ref().map(|e| format!("{}: {}", e.kind, first_line(&e.message)));
         let _ = writeln!(
             out,
             "{:>10}  {:<11} {:>8.2}s {:>10} {:>10} {:>14} {:>10}  {}",
@@ -73,4 +77,63 @@ pub fn render(manifest: &Manifest, manifest_location: &str) -> String {
     }
     let _ = writeln!(out, "manifest: {manifest_location}");
     out
+}
+
+/// The first line of `message`, its first [`ERROR_CHARS`] chars, inert.
+fn first_line(message: &str) -> String {
+    let first = message.split('\n').next().unwrap_or_default();
+    let first = first.strip_suffix('\r').unwrap_or(first);
+    let end = first.char_indices().nth(ERROR_CHARS).map_or(first.len(), |(at, _)| at);
+    // An escaped char takes at most 8 bytes: the cap never cuts.
+    text::line(&first[..end], ERROR_CHARS * 8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest_input::text::is_raw_control;
+    use crate::manifest::{ErrorKind, IterationError, IterationRecord, JobInfo, Summary};
+
+    const FORGED: &str = "2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded";
+
+    fn manifest(name: &str, message: &str) -> Manifest {
+        let mut good = IterationRecord::new(1, "abc", "def");
+        good.status = Status::Succeeded;
+        let mut bad = IterationRecord::new(2, "abc", "def");
+        bad.error = Some(IterationError { kind: ErrorKind::GuestError, message: message.into(), stderr_tail: None });
+        let records = vec![good, bad];
+        let job: JobInfo = serde_json::from_value(serde_json::json!({
+            "name": name, "started": "", "finished": "", "host_version": "0.1.0",
+            "module_sha256": "abc", "module": "m.wasm", "config": "c.csv", "config_rows": 2,
+            "params": {}, "limits": {}, "concurrency": 2, "deterministic": false,
+            "peak_rss_bytes": 0, "storage": {}, "storage_requests": 0, "storage_retries": 0,
+            "resumed": false, "shard": null
+        }))
+        .unwrap();
+        Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
+    }
+
+    #[test]
+    fn a_hostile_message_is_inert() {
+        let message = format!("bad\r{FORGED} \x1b]52;c;aGk=\x07 \u{202e}gnp.exe\u{2028}{FORGED}\n{FORGED}");
+        let out = render(&manifest("job\x1b[2J\r", &message), "out/_manifest.json");
+        assert!(!out.chars().any(|c| is_raw_control(c, false) && c != '\n'), "{out:?}");
+        assert!(out.lines().all(|l| !l.starts_with(FORGED)), "{out}");
+        assert!(out.starts_with("job\\u{1b}[2J\\r: "), "{out}");
+        let row = out.lines().find(|l| l.trim_start().starts_with('2')).unwrap();
+        assert!(row.ends_with(&format!("guest_error: {}", text::line(&message.chars().take(100).collect::<String>(), 1000))), "{row}");
+        // Only the first line is shown, and only its first 100 chars.
+        assert_eq!(out.matches("iteration{iteration=3}").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn the_error_column_shows_the_first_line_cut_to_100_chars() {
+        let message = format!("{}\r\nsecond line", "é".repeat(150));
+        let out = render(&manifest("job", &message), "m");
+        let row = out.lines().find(|l| l.trim_start().starts_with('2')).unwrap();
+        assert!(row.ends_with(&format!("guest_error: {}", "é".repeat(100))), "{row}");
+        assert!(!out.contains("second line"));
+        let out = render(&manifest("job", "short\r\nsecond"), "m");
+        assert!(out.contains("guest_error: short\n"), "{out}");
+    }
 }

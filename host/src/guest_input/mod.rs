@@ -7,6 +7,7 @@
 //! Every size that comes from a guest is checked here before anything is
 //! allocated or computed from it.
 
+#[cfg(test)] mod fuzz;
 pub mod ipc;
 pub mod scan;
 pub mod text;
@@ -20,8 +21,11 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct GuestLimits {
     /// Bytes a guest may pass the host in one call (an emitted batch, a
-    /// log line, an error): wasmtime's per-call "hostcall fuel". Past it
-    /// the call traps, and the iteration fails as `invalid_output`.
+    /// log line, a scan request): wasmtime's per-call "hostcall fuel",
+    /// lowered from wasmtime's 128 MiB so that what one call makes the host
+    /// hold stays small next to an iteration's memory cap (the SDK's `emit`
+    /// splits batches into streams of at most 16 MiB). Past it the call
+    /// traps, and the iteration fails as `invalid_output`.
     pub max_call_bytes: u64,
     /// Names in one scan's projection.
     pub max_scan_columns: usize,
@@ -33,6 +37,10 @@ pub struct GuestLimits {
     pub max_scan_batch_rows: usize,
     /// Scans one iteration may hold open at once.
     pub max_open_scans: usize,
+    /// Host resources (WASI streams, pollables, scans) and component
+    /// handles one iteration may hold at once (wasmtime's defaults are
+    /// 1,000,000 and 100,000); past it the call that makes one traps.
+    pub max_handles: usize,
     /// Bytes of schema and field metadata (keys and values) in an emitted
     /// stream.
     pub max_metadata_bytes: usize,
@@ -57,7 +65,7 @@ pub struct GuestLimits {
 }
 
 /// Default of [`GuestLimits::max_call_bytes`].
-pub const DEFAULT_MAX_CALL_BYTES: u64 = 128 << 20;
+pub const DEFAULT_MAX_CALL_BYTES: u64 = 64 << 20;
 /// Default of [`GuestLimits::max_module_bytes`].
 pub const DEFAULT_MAX_MODULE_BYTES: u64 = 256 << 20;
 /// Default of [`GuestLimits::max_module_functions`]: a Rust transform has a
@@ -74,7 +82,8 @@ impl Default for GuestLimits {
             max_scan_comparisons: 256,
             max_scan_text_bytes: 64 << 10,
             max_scan_batch_rows: 1 << 20,
-            max_open_scans: 64,
+            max_open_scans: 16,
+            max_handles: 10_000,
             max_metadata_bytes: 64 << 10,
             max_fields: 10_000,
             max_messages: 100_000,

@@ -7,6 +7,11 @@
 //! nothing but the inline style and script, by their sha256, so a hostile
 //! string in a manifest (a guest's stderr) can neither run nor load
 //! anything, besides being escaped.
+//!
+//! Every string of the manifest is also made inert ([`text::block`]) before
+//! it is HTML-escaped: a `\r`, an ESC or a bidi override in a message is
+//! shown as an escape, never raw in the page (where a bidi override would
+//! reorder what the reader sees, and a copied line would carry it along).
 
 use std::fmt::Write as _;
 
@@ -14,6 +19,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 use super::text::bytes;
+use crate::guest_input::text;
 use crate::manifest::{IterationRecord, Manifest, Status};
 
 /// The page's style.
@@ -96,6 +102,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
+/// A manifest string for the page: control characters and bidi controls
+/// escaped as by [`text::block`] (line breaks and tabs kept, a CRLF taken
+/// as a line break), then HTML-escaped, line breaks as `&#10;` so that the
+/// page's source has no line that a guest began; not cut (what the
+/// manifest holds is bounded when it is written).
+fn inert(text: &str) -> String {
+    escape(&text::block(&text.replace("\r\n", "\n"), usize::MAX)).replace('\n', "&#10;")
+}
+
 fn status_class(r: &IterationRecord) -> &'static str {
     match r.status {
         Status::Succeeded if r.carried_over => "carried",
@@ -114,9 +129,9 @@ pub fn render(manifest: &Manifest, location: &str) -> String {
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n<title>corral run {}</title>\n<style>{STYLE}</style></head>\n<body>\n",
-        escape(&job.name)
+        inert(&job.name)
     );
-    let _ = writeln!(page, "<h1>corral run <code>{}</code></h1>", escape(&job.name));
+    let _ = writeln!(page, "<h1>corral run <code>{}</code></h1>", inert(&job.name));
     let _ = writeln!(
         page,
         "<p class=\"totals\"><span class=\"ok\">{} succeeded</span><span class=\"bad\">{} failed</span><span class=\"int\">{} interrupted</span><span>{} in all</span><span>{:.2} s</span></p>",
@@ -137,7 +152,7 @@ pub fn render(manifest: &Manifest, location: &str) -> String {
         ("corral", job.host_version.clone()),
     ];
     for (term, value) in rows {
-        let _ = writeln!(page, "<dt>{term}</dt><dd>{}</dd>", escape(&value));
+        let _ = writeln!(page, "<dt>{term}</dt><dd>{}</dd>", inert(&value));
     }
     page.push_str("</dl>\n");
 
@@ -160,11 +175,11 @@ pub fn render(manifest: &Manifest, location: &str) -> String {
         let _ = writeln!(
             page,
             "<section class=\"failure\" id=\"failure-{n}\" data-iteration=\"{n}\" data-kind=\"{kind}\"><strong>iteration {n}: {kind}</strong>\n<pre class=\"message\">{}</pre>",
-            escape(message),
+            inert(message),
             n = r.iteration
         );
         if !stderr.trim().is_empty() {
-            let _ = writeln!(page, "<div>stderr (tail):</div><pre class=\"stderr\">{}</pre>", escape(stderr));
+            let _ = writeln!(page, "<div>stderr (tail):</div><pre class=\"stderr\">{}</pre>", inert(stderr));
         }
         page.push_str("</section>\n");
     }
@@ -323,6 +338,22 @@ mod tests {
         assert_eq!(csp_hash(""), "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='");
         assert!(!page.contains("http://") && !page.contains("https://"), "nothing to fetch");
         assert!(!page.contains("style=\""), "inline style attributes are blocked by the policy");
+    }
+
+    #[test]
+    fn a_hostile_manifest_renders_inert() {
+        use crate::guest_input::text::is_raw_control;
+        use crate::report::text::tests::{FORGED, hostile};
+        let page = render(&hostile(), "out/_manifest.json");
+        // Line breaks (the page's own) and tabs are the only controls.
+        assert!(!page.chars().any(|c| is_raw_control(c, true)), "{page:?}");
+        assert!(!page[page.find("<body>").unwrap()..].contains("\n2026-"), "{page}");
+        assert!(page.lines().all(|l| !l.starts_with(FORGED)), "{page}");
+        let first = "bad\\rworse \\u{1b}]52;c;aGk=\\u{7} \\u{202e}gnp.exe&#10;";
+        let rest = format!("{FORGED}\\u{{2028}}{FORGED}&#10;\t{FORGED}\\u{{1b}}[2J\\u{{9b}}</pre>");
+        assert!(page.contains(&format!("<pre class=\"message\">{first}{rest}")), "{page}");
+        assert!(page.contains(&format!("<pre class=\"stderr\">{first}{rest}")), "{page}");
+        assert!(page.contains(&format!("<title>corral run {first}")), "{page}");
     }
 
     #[test]

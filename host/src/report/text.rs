@@ -1,8 +1,14 @@
 //! The text report: the job, the totals, how busy each worker slot was,
 //! the slowest iterations and every failure in full.
+//!
+//! A manifest may have been written by anything, and a guest's message and
+//! stderr are in it: every string of it is printed inert ([`text::line`],
+//! line by line), so no control character or bidi override reaches the
+//! terminal raw and no guest line can pass for a line of the report.
 
 use std::fmt::Write as _;
 
+use crate::guest_input::text;
 use crate::manifest::{IterationRecord, Manifest, Status};
 
 /// Iterations listed as the slowest.
@@ -13,10 +19,10 @@ pub fn render(manifest: &Manifest, location: &str) -> String {
     let job = &manifest.job;
     let s = &manifest.summary;
     let mut out = String::new();
-    let _ = writeln!(out, "run {} ({location})", job.name);
-    let _ = writeln!(out, "  started   {}  finished {}", job.started, job.finished);
-    let _ = writeln!(out, "  module    {} (sha256 {})", job.module, job.module_sha256);
-    let _ = writeln!(out, "  config    {} ({} rows)", job.config, job.config_rows);
+    let _ = writeln!(out, "run {} ({location})", inert(&job.name));
+    let _ = writeln!(out, "  started   {}  finished {}", inert(&job.started), inert(&job.finished));
+    let _ = writeln!(out, "  module    {} (sha256 {})", inert(&job.module), inert(&job.module_sha256));
+    let _ = writeln!(out, "  config    {} ({} rows)", inert(&job.config), job.config_rows);
     let _ = writeln!(
         out,
         "  result    {}/{} succeeded, {} failed, {} interrupted in {:.2}s on {} worker slots; host peak RSS {}",
@@ -68,12 +74,12 @@ pub fn render(manifest: &Manifest, location: &str) -> String {
             };
             let _ = writeln!(out, "  iteration {} — {kind}", r.iteration);
             for line in message.lines() {
-                let _ = writeln!(out, "    {line}");
+                let _ = writeln!(out, "    {}", inert(line));
             }
             if let Some(stderr) = stderr.filter(|t| !t.trim().is_empty()) {
                 let _ = writeln!(out, "    stderr (tail):");
                 for line in stderr.lines() {
-                    let _ = writeln!(out, "      | {line}");
+                    let _ = writeln!(out, "      | {}", inert(line));
                 }
             }
         }
@@ -94,4 +100,67 @@ pub fn slot_use(records: &[&IterationRecord], slots: usize) -> Vec<(usize, u64, 
 
 pub(crate) fn bytes(n: u64) -> String {
     bytesize::ByteSize(n).display().iec_short().to_string()
+}
+
+/// One line of a manifest string, inert and not cut (what the manifest
+/// holds is already bounded when it is written).
+fn inert(line: &str) -> String {
+    text::line(line, usize::MAX)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::guest_input::text::is_raw_control;
+    use crate::manifest::{ErrorKind, IterationError, JobInfo, Summary};
+
+    pub(crate) const FORGED: &str = "2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded";
+
+    /// A manifest whose strings hold `\r`, an OSC 52, a bidi override and a
+    /// forged log line.
+    pub(crate) fn hostile() -> Manifest {
+        let evil = format!("bad\rworse \x1b]52;c;aGk=\x07 \u{202e}gnp.exe\n{FORGED}\u{2028}{FORGED}\r\n\t{FORGED}\x1b[2J\u{9b}");
+        let mut good = IterationRecord::new(1, "abc", "def");
+        good.status = Status::Succeeded;
+        good.wall_ms = 40;
+        let mut bad = IterationRecord::new(2, "abc", "def");
+        bad.worker = 1;
+        bad.wall_ms = 10;
+        bad.error = Some(IterationError { kind: ErrorKind::Trap, message: evil.clone(), stderr_tail: Some(evil.clone()) });
+        let records = vec![good, bad];
+        let job: JobInfo = serde_json::from_value(serde_json::json!({
+            "name": evil, "started": evil, "finished": "", "host_version": evil,
+            "module_sha256": evil, "module": evil, "config": evil, "config_rows": 3,
+            "params": {"x": evil}, "limits": {}, "concurrency": 2, "deterministic": false,
+            "peak_rss_bytes": 0, "storage": {}, "storage_requests": 0, "storage_retries": 0,
+            "resumed": false, "shard": null
+        }))
+        .unwrap();
+        Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
+    }
+
+    #[test]
+    fn a_hostile_manifest_prints_inert() {
+        let out = render(&hostile(), "out/_manifest.json");
+        assert!(!out.chars().any(|c| is_raw_control(c, false) && c != '\n'), "{out:?}");
+        assert!(out.lines().all(|l| !l.starts_with(FORGED) && !l.starts_with("2026-")), "{out}");
+        // The message and the stderr tail are shown, line by line, escaped.
+        assert!(out.contains("\n    bad\\rworse \\u{1b}]52;c;aGk=\\u{7} \\u{202e}gnp.exe\n"), "{out}");
+        assert!(out.contains(&format!("\n    {FORGED}\\u{{2028}}{FORGED}\n    \\t{FORGED}\\u{{1b}}[2J\\u{{9b}}\n")), "{out}");
+        assert!(out.contains(&format!("\n      | {FORGED}\\u{{2028}}")), "{out}");
+        assert!(out.starts_with("run bad\\rworse \\u{1b}]52;c;aGk=\\u{7} \\u{202e}gnp.exe\\n2026-"), "{out}");
+    }
+
+    #[test]
+    fn plain_text_is_unchanged() {
+        let mut m = hostile();
+        let e = m.iterations[1].error.as_mut().unwrap();
+        e.message = "panicked at src/lib.rs:3:5:\nindex out of bounds".into();
+        e.stderr_tail = Some("thread 'main' panicked\nnote: run with `RUST_BACKTRACE=1`".into());
+        m.job.name = "nightly — ünï".into();
+        let out = render(&m, "m");
+        assert!(out.starts_with("run nightly — ünï (m)\n"), "{out}");
+        assert!(out.contains("    panicked at src/lib.rs:3:5:\n    index out of bounds\n"), "{out}");
+        assert!(out.contains("      | thread 'main' panicked\n      | note: run with `RUST_BACKTRACE=1`\n"), "{out}");
+    }
 }

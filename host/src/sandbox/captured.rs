@@ -1,7 +1,9 @@
 //! A guest's stdout or stderr: forwarded line by line to the host's log up
 //! to a budget, with the last few KiB kept for the iteration's record.
 //! Writes never fail, so a guest that prints without end is not killed by
-//! its own output, and the host's memory stays bounded.
+//! its own output, and the host's memory stays bounded. What is logged and
+//! what the record keeps are made inert ([`text`]) first: a guest's output
+//! cannot forge a host log line or drive the operator's terminal.
 
 use std::collections::VecDeque;
 use std::io;
@@ -12,10 +14,15 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use crate::guest_input::text;
+
 /// Bytes of the stream's end kept for the record.
 pub const TAIL_BYTES: usize = 8 * 1024;
 /// Bytes forwarded to the host log per stream and iteration.
 pub const FORWARD_BYTES: u64 = 64 * 1024;
+/// Bytes of one forwarded line: a longer one is forwarded in pieces, each
+/// escaped and cut to this.
+pub const LINE_BYTES: usize = 4096;
 
 #[derive(Debug, Default)]
 struct State {
@@ -39,17 +46,21 @@ impl CapturedOutput {
         CapturedOutput { iteration, stream, state: Arc::default() }
     }
 
-    /// The last [`TAIL_BYTES`] written, as text, or `None` if nothing was.
+    /// The end of what was written, as inert text ([`text::block_tail`]:
+    /// lines kept, control characters escaped) of at most [`TAIL_BYTES`]
+    /// bytes after a marker line saying how much was left out, or `None`
+    /// if nothing was written.
     pub fn tail(&self) -> Option<String> {
         let state = self.state.lock().expect("capture lock");
         if state.total == 0 {
             return None;
         }
         let (a, b) = state.tail.as_slices();
-        let text = String::from_utf8_lossy(&[a, b].concat()).into_owned();
-        let text = text.trim_end().to_owned();
-        if state.total > TAIL_BYTES as u64 {
-            Some(format!("[... {} earlier bytes not kept]\n{text}", state.total - TAIL_BYTES as u64))
+        let raw = String::from_utf8_lossy(&[a, b].concat()).into_owned();
+        let (text, left_out) = text::block_tail(raw.trim_end(), TAIL_BYTES);
+        let earlier = state.total - state.tail.len() as u64 + left_out as u64;
+        if earlier > 0 {
+            Some(format!("[... {earlier} earlier bytes not kept]\n{text}"))
         } else {
             Some(text)
         }
@@ -71,9 +82,15 @@ impl CapturedOutput {
             return;
         }
         for &byte in bytes {
-            if byte == b'\n' || state.line.len() >= 4096 {
-                let line = String::from_utf8_lossy(&state.line).into_owned();
+            if byte == b'\n' || state.line.len() >= LINE_BYTES {
+                // A CR before the LF ends the line with it; any other is escaped.
+                let raw = &state.line[..];
+                let raw = if byte == b'\n' { raw.strip_suffix(b"\r").unwrap_or(raw) } else { raw };
+                let line = text::line(&String::from_utf8_lossy(raw), LINE_BYTES);
                 state.line.clear();
+                if byte != b'\n' {
+                    state.line.push(byte);
+                }
                 state.forwarded += line.len() as u64 + 1;
                 tracing::info!(target: "corral::guest", iteration = self.iteration, stream = self.stream, "{line}");
                 if state.forwarded >= FORWARD_BYTES {
@@ -140,5 +157,77 @@ mod tests {
     #[test]
     fn an_empty_stream_has_no_tail() {
         assert_eq!(CapturedOutput::new(1, "stdout").tail(), None);
+    }
+
+    const HOSTILE: &str = "50%\rdone \x1b]52;c;aGk=\x07 \u{202e}txt.exe\x1b[2J\n2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded\r\n";
+
+    /// The host log lines `f` makes, as the fmt layer writes them.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).without_time().with_writer(move || writer.clone()).finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn forwarded_lines_are_inert() {
+        let out = CapturedOutput::new(7, "stderr");
+        let log = logged(|| out.accept(HOSTILE.as_bytes()));
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines.len(), 2, "{log}");
+        assert!(lines[0].contains("50%\\rdone \\u{1b}]52;c;aGk=\\u{7} \\u{202e}txt.exe\\u{1b}[2J"), "{log}");
+        // The CR of the CRLF ends the line: it is not shown.
+        assert!(lines[1].contains("INFO iteration{iteration=3}: iteration succeeded "), "{log}");
+        assert!(!lines[1].contains("succeeded\\r"), "{log}");
+        assert!(lines.iter().all(|l| !l.starts_with("2026-12-04")), "{log}");
+        assert!(!log.chars().any(|c| text::is_raw_control(c, true)), "{log:?}");
+    }
+
+    #[test]
+    fn a_long_line_is_forwarded_in_pieces_and_loses_nothing() {
+        let out = CapturedOutput::new(1, "stdout");
+        let long = format!("{}\n", "x".repeat(LINE_BYTES * 2 + 10));
+        let log = logged(|| out.accept(long.as_bytes()));
+        assert_eq!(log.matches('x').count(), LINE_BYTES * 2 + 10, "{log}");
+        assert_eq!(log.lines().count(), 3);
+    }
+
+    #[test]
+    fn the_tail_is_inert() {
+        let out = CapturedOutput::new(1, "stderr");
+        out.accept(HOSTILE.as_bytes());
+        let tail = out.tail().unwrap();
+        assert!(!tail.chars().any(|c| text::is_raw_control(c, true)), "{tail:?}");
+        assert!(tail.contains("50%\\rdone \\u{1b}]52;c;aGk=\\u{7} \\u{202e}txt.exe"), "{tail}");
+        // The line break is kept: the tail reads as lines.
+        assert!(tail.ends_with("\n2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded"), "{tail}");
+    }
+
+    #[test]
+    fn an_escaped_tail_keeps_its_end_within_the_cap() {
+        let out = CapturedOutput::new(1, "stderr");
+        // Coloured output takes more room once escaped: the end still stays.
+        for i in 0..2_000 {
+            out.accept(format!("\x1b[31mline {i}\x1b[0m\n").as_bytes());
+        }
+        out.accept(b"thread 'main' panicked at the end\n");
+        let tail = out.tail().unwrap();
+        let (marker, text) = tail.split_once('\n').unwrap();
+        assert!(marker.starts_with("[... ") && marker.ends_with(" earlier bytes not kept]"), "{marker}");
+        assert!(text.len() <= TAIL_BYTES, "{}", text.len());
+        assert!(text.ends_with("thread 'main' panicked at the end"), "{text}");
+        assert!(!tail.chars().any(|c| text::is_raw_control(c, true)));
     }
 }

@@ -32,6 +32,16 @@ impl MemoryLimiter {
         self.peak as u64
     }
 
+    /// The cap, in bytes.
+    pub fn cap(&self) -> u64 {
+        self.cap as u64
+    }
+
+    /// The guest's linear memory now.
+    pub fn current(&self) -> u64 {
+        self.current as u64
+    }
+
     /// The size the guest asked for when it hit the cap, if it did.
     pub fn hit(&self) -> Option<usize> {
         self.hit

@@ -3,6 +3,7 @@
 //! memory cap, wall-clock deadline and locked-down WASI.
 
 pub mod bindings;
+pub mod bounds;
 pub mod captured;
 pub mod determinism;
 pub mod limiter;
@@ -18,11 +19,13 @@ use wasmtime::{Config, Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::config_table::ConfigTable;
+use crate::deadline::{Deadline, Stop};
+use crate::guest_input::text;
 use crate::job::Limits;
 use crate::location::Location;
 use crate::manifest::{ErrorKind, IterationError};
 use crate::module_cache::ModuleCache;
-use crate::output::{Finished, OutputSink};
+use crate::output::{CommitError, Finished, OutputError, OutputSink};
 use bindings::{Transform, TransformPre};
 use captured::CapturedOutput;
 use limiter::MemoryLimiter;
@@ -78,17 +81,48 @@ pub enum ModuleError {
     /// The engine could not be configured.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
+    /// Bigger than `limits.max_module_size` (found before it is read whole
+    /// where the store tells the size, else before it is parsed).
+    #[error(
+        "transform module {location} is {}, over the limit of {} (limits.max_module_size)",
+        bytesize::ByteSize(*.size).display().iec(),
+        bytesize::ByteSize(*.limit).display().iec()
+    )]
+    TooLarge {
+        /// The module's location.
+        location: Location,
+        /// Its size, bytes.
+        size: u64,
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// More functions than `limits.max_module_functions` (counted before
+    /// compiling).
+    #[error("transform module {location} has {functions} functions, over the limit of {limit} (limits.max_module_functions)")]
+    TooManyFunctions {
+        /// The module's location.
+        location: Location,
+        /// The functions its core modules define, plus its canonical ones.
+        functions: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Compiling took longer than `limits.compile_timeout` (the compiler is
+    /// left to finish on its own thread; nothing waits for it).
+    #[error(
+        "compiling transform module {location} took longer than the limit of {} (limits.compile_timeout)",
+        humantime::format_duration(*.limit)
+    )]
+    CompileTimeout {
+        /// The module's location.
+        location: Location,
+        /// The limit.
+        limit: Duration,
+    },
 }
 
-/// The error a shutdown request raises inside the guest.
-#[derive(Debug, thiserror::Error)]
-#[error("the run was interrupted")]
-struct Interrupted;
-
-/// The error an iteration's deadline raises inside the guest.
-#[derive(Debug, thiserror::Error)]
-#[error("the iteration ran past its timeout")]
-struct DeadlineExceeded;
+/// An interrupted iteration's message.
+const INTERRUPTED: &str = "the run was interrupted (SIGTERM or SIGINT) while this iteration ran; its output was discarded";
 
 /// Advances the engine's epoch until dropped.
 struct EpochTicker {
@@ -144,6 +178,8 @@ pub struct Sandbox {
     limits: Limits,
     deterministic: bool,
     interrupt: Arc<AtomicBool>,
+    /// Set with `interrupt`: wakes every running call wherever it waits.
+    interrupted: tokio::sync::watch::Sender<bool>,
     schema_messages: Arc<state::SchemaMessages>,
     _ticker: EpochTicker,
 }
@@ -206,9 +242,8 @@ pub fn module_sha256(bytes: &[u8]) -> String {
 
 impl Sandbox {
     /// Checks and compiles `bytes` (or loads the compilation from `cache`),
-    /// and links it against the corral world.
-    /// With `deterministic`, random numbers and clocks are fixed per
-    /// iteration.
+    /// and links it against the corral world: [`Sandbox::from_bytes`] on a
+    /// copy of `bytes`.
     pub fn new(
         bytes: &[u8],
         location: &Location,
@@ -216,7 +251,27 @@ impl Sandbox {
         deterministic: bool,
         cache: Option<&ModuleCache>,
     ) -> Result<Sandbox, ModuleError> {
-        check_header(bytes, location)?;
+        Sandbox::from_bytes(bytes::Bytes::copy_from_slice(bytes), location, limits, deterministic, cache)
+    }
+
+    /// Checks the module against `limits.guest` (its size and its functions,
+    /// before compiling), compiles it on a thread of its own within
+    /// `limits.guest.compile_timeout` (or loads the compilation from
+    /// `cache`), and links it against the corral world. This blocks for
+    /// as long as the compile does, up to the timeout; past it the compiler
+    /// is left to finish on its own and nothing waits for it.
+    /// With `deterministic`, random numbers and clocks are fixed per
+    /// iteration.
+    pub fn from_bytes(
+        bytes: bytes::Bytes,
+        location: &Location,
+        limits: Limits,
+        deterministic: bool,
+        cache: Option<&ModuleCache>,
+    ) -> Result<Sandbox, ModuleError> {
+        check_size(bytes.len() as u64, location, &limits)?;
+        check_header(&bytes, location)?;
+        check_functions(&bytes, location, &limits)?;
         let mut config = Config::new();
         config.consume_fuel(true);
         config.epoch_interruption(true);
@@ -227,14 +282,14 @@ impl Sandbox {
         });
         let engine = engine.map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
 
-        let sha256 = module_sha256(bytes);
+        let sha256 = module_sha256(&bytes);
         let mut compile_ms = None;
         let component = match cache.and_then(|c| c.load(&engine, &sha256)) {
             Some(component) => component,
             None => {
                 let started = Instant::now();
-                let component = Component::new(&engine, bytes)
-                    .map_err(|e| ModuleError::Invalid { location: location.clone(), message: format!("{e:#}") })?;
+                tracing::info!(module = %location, "compiling the transform");
+                let component = compile(&engine, bytes, location, limits.guest.compile_timeout)?;
                 let elapsed_ms = started.elapsed().as_millis() as u64;
                 compile_ms = Some(elapsed_ms);
                 tracing::info!(module = %location, elapsed_ms, "compiled the transform");
@@ -262,6 +317,7 @@ impl Sandbox {
             limits,
             deterministic,
             interrupt: Arc::new(AtomicBool::new(false)),
+            interrupted: tokio::sync::watch::Sender::new(false),
             schema_messages: Arc::default(),
             _ticker: ticker,
         })
@@ -272,10 +328,13 @@ impl Sandbox {
         &self.module_sha256
     }
 
-    /// Asks every running iteration to stop at its next epoch tick; they
-    /// fail as `interrupted`.
+    /// Stops every running iteration now, wherever it is: in guest code at
+    /// its next epoch tick, in host code at its next deadline check, and
+    /// waiting (a guest asleep on a WASI clock, a host future) at once, its
+    /// call dropped. They fail as `interrupted`.
     pub fn interrupt(&self) {
         self.interrupt.store(true, Ordering::SeqCst);
+        self.interrupted.send_replace(true);
     }
 
     /// How long compiling took, or `None` if it came from the cache.
@@ -318,20 +377,21 @@ impl Sandbox {
         }
         let wasi = wasi.build();
         let limiter = MemoryLimiter::new(self.limits.memory_bytes);
-        let mut store = Store::new(&self.engine, IterationState::new(iteration, wasi, limiter, config, self.schema_messages.clone(), sink));
+        // Guest code stops at its epoch checks, host code on its behalf at
+        // its own checks of the same deadline.
+        let deadline = Deadline::new(Instant::now() + self.limits.timeout, self.interrupt.clone());
+        let sink = sink.with_deadline(deadline.clone());
+        let guest = self.limits.guest;
+        let state = IterationState::new(iteration, wasi, limiter, config, self.schema_messages.clone(), sink, guest, deadline.clone());
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(self.limits.fuel).expect("fuel is enabled");
-        let deadline = Instant::now() + self.limits.timeout;
+        store.set_hostcall_fuel(usize::try_from(guest.max_call_bytes).unwrap_or(usize::MAX));
+        store.set_max_component_handles(guest.max_handles);
         store.set_epoch_deadline(1);
-        let interrupt = self.interrupt.clone();
-        store.epoch_deadline_callback(move |_| {
-            if interrupt.load(Ordering::Relaxed) {
-                Err(wasmtime::Error::new(Interrupted))
-            } else if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(DeadlineExceeded))
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
+        store.epoch_deadline_callback(move |_| match deadline.check() {
+            Err(stop) => Err(wasmtime::Error::new(stop)),
+            Ok(()) => Ok(UpdateDeadline::Yield(1)),
         });
 
         let ctx = bindings::corral::transform::types::Context {
@@ -345,16 +405,30 @@ impl Sandbox {
         };
         // Host calls count against the deadline too: the whole call is
         // bounded, with a little slack for the epoch to fire first.
-        let result = tokio::time::timeout(self.limits.timeout + EPOCH_TICK * 4, call).await;
+        // An interrupt wakes the call wherever it waits (a guest asleep on
+        // a WASI clock meets no epoch check): the call is dropped.
+        let mut interrupted = self.interrupted.subscribe();
+        let result = tokio::select! {
+            biased;
+            _ = interrupted.wait_for(|&stop| stop) => Ok(Err(wasmtime::Error::new(Stop::Interrupted))),
+            result = tokio::time::timeout(self.limits.timeout + EPOCH_TICK * 4, call) => result,
+        };
 
         let fuel_used = self.limits.fuel - store.get_fuel().unwrap_or(0);
         let mut state = store.into_data();
         let sink = state.sink.take().expect("the sink is returned once");
         let rows_emitted = sink.rows();
-        let failure = |kind: ErrorKind, message: String| IterationError { kind, message, stderr_tail: stderr.tail() };
+        // The message may hold the guest's text (its error, its field names):
+        // inert, and cut to its cap.
+        let failure = |kind: ErrorKind, message: String| IterationError {
+            kind,
+            message: text::block(&message, guest.max_error_bytes),
+            stderr_tail: stderr.tail(),
+        };
         let verdict = match (result, state.failure.take()) {
             (_, Some(HostFailure::InvalidOutput(message))) => Err(failure(ErrorKind::InvalidOutput, message)),
             (_, Some(HostFailure::Storage(message))) => Err(failure(ErrorKind::Storage, message)),
+            (_, Some(HostFailure::MemoryLimit(message))) => Err(failure(ErrorKind::MemoryLimit, message)),
             (Err(_elapsed), None) => Err(failure(ErrorKind::Timeout, timeout_message(self.limits.timeout))),
             (Ok(Err(error)), None) => {
                 let (kind, message) = classify(&error, &state, &self.limits);
@@ -364,7 +438,12 @@ impl Sandbox {
             (Ok(Ok(Ok(()))), None) => Ok(()),
         };
         let result = match verdict {
-            Ok(()) => sink.finish().await.map_err(|e| failure(ErrorKind::Storage, format!("completing the output failed: {e}"))),
+            Ok(()) => sink.finish().await.map_err(|e| match e {
+                CommitError::Refused(OutputError::Stopped(Stop::Timeout)) => failure(ErrorKind::Timeout, timeout_message(self.limits.timeout)),
+                CommitError::Refused(OutputError::Stopped(Stop::Interrupted)) => failure(ErrorKind::Interrupted, INTERRUPTED.into()),
+                CommitError::Refused(refused) => failure(ErrorKind::InvalidOutput, refused.to_string()),
+                e => failure(ErrorKind::Storage, format!("completing the output failed: {e}")),
+            }),
             Err(error) => {
                 sink.abort().await;
                 Err(error)
@@ -388,11 +467,21 @@ fn timeout_message(timeout: Duration) -> String {
 /// carries the wasm backtrace.
 fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) -> (ErrorKind, String) {
     let detail = describe(error);
-    if error.downcast_ref::<Interrupted>().is_some() {
-        return (ErrorKind::Interrupted, "the run was interrupted (SIGTERM or SIGINT) while this iteration ran; its output was discarded".into());
+    match error.downcast_ref::<Stop>() {
+        Some(Stop::Interrupted) => return (ErrorKind::Interrupted, INTERRUPTED.into()),
+        Some(Stop::Timeout) => return (ErrorKind::Timeout, format!("{}\n{detail}", timeout_message(limits.timeout))),
+        None => {}
     }
-    if error.downcast_ref::<DeadlineExceeded>().is_some() {
-        return (ErrorKind::Timeout, format!("{}\n{detail}", timeout_message(limits.timeout)));
+    // wasmtime's per-call limit on the data a guest passes the host.
+    if detail.contains("fuel allocated for hostcalls has been exhausted") {
+        return (
+            ErrorKind::InvalidOutput,
+            format!(
+                "the guest passed the host more than the per-call limit of {} in one call (an emitted batch, a log line or a scan request); \
+                 emit large outputs in several batches (the Rust SDK's emit splits them)\n{detail}",
+                bytesize::ByteSize(limits.guest.max_call_bytes).display().iec()
+            ),
+        );
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => {
@@ -439,6 +528,48 @@ fn describe(error: &wasmtime::Error) -> String {
         lines.push(backtrace);
     }
     lines.join("\n")
+}
+
+/// Refuses a module of `size` bytes over `limits.guest.max_module_bytes`.
+pub fn check_size(size: u64, location: &Location, limits: &Limits) -> Result<(), ModuleError> {
+    let limit = limits.guest.max_module_bytes;
+    if size > limit {
+        return Err(ModuleError::TooLarge { location: location.clone(), size, limit });
+    }
+    Ok(())
+}
+
+/// Refuses a module with more functions than
+/// `limits.guest.max_module_functions`, counted without compiling.
+fn check_functions(bytes: &[u8], location: &Location, limits: &Limits) -> Result<(), ModuleError> {
+    let functions = bounds::count_functions(bytes)
+        .map_err(|e| ModuleError::Invalid { location: location.clone(), message: e.to_string() })?;
+    let limit = limits.guest.max_module_functions;
+    if functions > limit {
+        return Err(ModuleError::TooManyFunctions { location: location.clone(), functions, limit });
+    }
+    Ok(())
+}
+
+/// Compiles `bytes` on a thread of its own and waits for it at most
+/// `timeout`; past it the thread is left to finish (its result dropped).
+fn compile(engine: &Engine, bytes: bytes::Bytes, location: &Location, timeout: Duration) -> Result<Component, ModuleError> {
+    let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+    let engine = engine.clone();
+    std::thread::Builder::new()
+        .name("corral-compile".into())
+        .spawn(move || {
+            let _ = sender.send(Component::new(&engine, &bytes));
+        })
+        .map_err(|e| ModuleError::Engine(format!("cannot start the compiler's thread: {e}")))?;
+    let invalid = |message: String| ModuleError::Invalid { location: location.clone(), message };
+    match receiver.recv_timeout(timeout) {
+        Ok(compiled) => compiled.map_err(|e| invalid(format!("{e:#}"))),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            Err(ModuleError::CompileTimeout { location: location.clone(), limit: timeout })
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(invalid("the compiler panicked on it".into())),
+    }
 }
 
 /// Tells a core module, a component and non-Wasm apart by the header.

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
-use arrow_buffer::Buffer;
-use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::writer::{DictionaryTracker, IpcDataGenerator, IpcWriteContext, IpcWriteOptions, StreamWriter, write_message};
 use arrow_schema::{DataType, SchemaRef};
 use wasmtime::component::{Resource, ResourceTable};
@@ -14,14 +12,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::corral::transform::{host, types};
 use super::limiter::MemoryLimiter;
 use crate::config_table::{ConfigScan, ConfigTable};
-use crate::filter::{CmpOp, Comparison, Literal, ScanRequest};
-use crate::output::OutputSink;
+use crate::deadline::Deadline;
+use crate::filter::{CmpOp, Comparison, Literal, ScanError, ScanRequest};
+use crate::guest_input::{self, GuestLimits, text};
+use crate::output::{OutputError, OutputSink};
 use crate::schema_memo::LastSchema;
-
-/// Bytes of log text a guest may write through `log` per iteration.
-pub const LOG_BUDGET_BYTES: u64 = 1024 * 1024;
-/// Longest log line kept; longer ones are cut.
-const MAX_LOG_LINE: usize = 4096;
 
 /// An open scan, as the guest's `scan` resource.
 pub struct GuestScan(ConfigScan);
@@ -34,6 +29,9 @@ pub enum HostFailure {
     InvalidOutput(String),
     /// Storage failed under an emit.
     Storage(String),
+    /// The host memory held for the iteration's output, with its linear
+    /// memory, went over its memory cap.
+    MemoryLimit(String),
 }
 
 /// The data of one iteration's store.
@@ -48,11 +46,20 @@ pub struct IterationState {
     pub(crate) rows_in: u64,
     log_bytes: u64,
     schema_messages: Arc<SchemaMessages>,
+    /// What the guest may hand the host.
+    limits: GuestLimits,
+    /// When host work for this iteration must stop.
+    deadline: Deadline,
+    /// Scans the guest holds open.
+    open_scans: usize,
 }
 
 impl IterationState {
     /// The state for `iteration`, reading `config` (its scans' schemas
     /// encoded by `schema_messages`), writing to `sink`.
+    /// The guest's input is checked against `limits`; host work on its
+    /// behalf stops at `deadline`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         iteration: i64,
         wasi: WasiCtx,
@@ -60,11 +67,15 @@ impl IterationState {
         config: Arc<ConfigTable>,
         schema_messages: Arc<SchemaMessages>,
         sink: OutputSink,
+        limits: GuestLimits,
+        deadline: Deadline,
     ) -> Self {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_handles);
         IterationState {
             iteration,
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter,
             config,
             schema_messages,
@@ -72,12 +83,15 @@ impl IterationState {
             failure: None,
             rows_in: 0,
             log_bytes: 0,
+            limits,
+            deadline,
+            open_scans: 0,
         }
     }
 
     fn fail(&mut self, failure: HostFailure) -> String {
         let message = match &failure {
-            HostFailure::InvalidOutput(m) | HostFailure::Storage(m) => m.clone(),
+            HostFailure::InvalidOutput(m) | HostFailure::Storage(m) | HostFailure::MemoryLimit(m) => m.clone(),
         };
         self.failure.get_or_insert(failure);
         message
@@ -156,9 +170,10 @@ impl SchemaMessages {
 }
 
 /// Decodes every batch of one complete IPC stream (validating it).
-pub(crate) fn decode_ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
-    let mut decoder = StreamDecoder::new();
-    let mut buffer = Buffer::from_vec(bytes);
+#[cfg(test)]
+fn decode_ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
+    let mut decoder = arrow_ipc::reader::StreamDecoder::new();
+    let mut buffer = arrow_buffer::Buffer::from_vec(bytes);
     let mut batches = Vec::new();
     while !buffer.is_empty() {
         match decoder.decode(&mut buffer) {
@@ -205,16 +220,13 @@ impl types::Host for IterationState {}
 
 impl host::Host for IterationState {
     async fn log(&mut self, level: host::Level, message: String) -> wasmtime::Result<()> {
-        if self.log_bytes >= LOG_BUDGET_BYTES {
+        let budget = self.limits.max_log_bytes;
+        if self.log_bytes >= budget {
             return Ok(());
         }
         self.log_bytes += message.len() as u64;
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let cut = (0..=MAX_LOG_LINE).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
-            message.truncate(cut);
-            message.push_str(" [cut]");
-        }
+        // Inert and short: one guest line can never look like a host line.
+        let message = text::line(&message, self.limits.max_log_line_bytes);
         let iteration = self.iteration;
         match level {
             host::Level::Trace => tracing::trace!(target: "corral::guest", iteration, "{message}"),
@@ -223,8 +235,8 @@ impl host::Host for IterationState {
             host::Level::Warn => tracing::warn!(target: "corral::guest", iteration, "{message}"),
             host::Level::Error => tracing::error!(target: "corral::guest", iteration, "{message}"),
         }
-        if self.log_bytes >= LOG_BUDGET_BYTES {
-            tracing::warn!(target: "corral::guest", iteration, "further log lines of this iteration are dropped (over {LOG_BUDGET_BYTES} bytes)");
+        if self.log_bytes >= budget {
+            tracing::warn!(target: "corral::guest", iteration, "further log lines of this iteration are dropped (over {budget} bytes)");
         }
         Ok(())
     }
@@ -236,9 +248,25 @@ impl host::Host for IterationState {
         if std::env::var("CORRAL_TEST_HOST_PANIC").is_ok_and(|n| n == self.iteration.to_string()) {
             panic!("CORRAL_TEST_HOST_PANIC: host panic serving iteration {}", self.iteration);
         }
-        match self.config.scan(&to_request(request)) {
-            Ok(scan) => Ok(Ok(self.table.push(GuestScan(scan))?)),
-            Err(e) => Ok(Err(e.to_string())),
+        if self.open_scans >= self.limits.max_open_scans {
+            return Ok(Err(format!(
+                "scan request refused: {} scans are open, the limit (each holds host memory); drop a scan before opening another",
+                self.open_scans
+            )));
+        }
+        let request = match guest_input::scan::validate(to_request(request), &self.limits) {
+            Ok(request) => request,
+            Err(message) => return Ok(Err(message)),
+        };
+        match self.config.scan(&request, &self.limits, self.deadline.clone()) {
+            Ok(scan) => {
+                let scan = self.table.push(GuestScan(scan))?;
+                self.open_scans += 1;
+                Ok(Ok(scan))
+            }
+            Err(ScanError::Stopped(stop)) => Err(wasmtime::Error::new(stop)),
+            // The message names the guest's columns and literals: inert and short.
+            Err(e) => Ok(Err(text::line(&e.to_string(), self.limits.max_error_bytes))),
         }
     }
 
@@ -246,20 +274,32 @@ impl host::Host for IterationState {
         if self.failure.is_some() {
             return Ok(Err("an earlier emit failed; this iteration's output is discarded".into()));
         }
-        let batches = match decode_ipc(batch) {
-            Ok(batches) => batches,
+        let emitted = match guest_input::ipc::decode_emit(batch, &self.limits) {
+            Ok(emitted) => emitted,
             Err(message) => return Ok(Err(self.fail(HostFailure::InvalidOutput(message)))),
         };
         let sink = self.sink.as_mut().expect("the sink lives until the call returns");
-        for batch in &batches {
-            if let Err(e) = sink.write(batch).await {
-                let failure = if e.is_storage() {
-                    HostFailure::Storage(format!("writing the output failed: {e}"))
-                } else {
-                    HostFailure::InvalidOutput(e.to_string())
+        // The batches of one stream share its buffer: the first holds it.
+        let mut holds = emitted.ipc_bytes;
+        for batch in &emitted.batches {
+            if let Err(e) = sink.write_sized(batch, std::mem::take(&mut holds)).await {
+                let failure = match e {
+                    OutputError::Stopped(stop) => return Err(wasmtime::Error::new(stop)),
+                    e if e.is_storage() => HostFailure::Storage(format!("writing the output failed: {e}")),
+                    e => HostFailure::InvalidOutput(e.to_string()),
                 };
                 return Ok(Err(self.fail(failure)));
             }
+        }
+        // What the host holds for this output counts against the
+        // iteration's memory, with its linear memory.
+        let (host, guest, cap) = (sink.memory_bytes(), self.limiter.current(), self.limiter.cap());
+        if host.saturating_add(guest) > cap {
+            let message = format!(
+                "the host holds {host} bytes of this iteration's output and its linear memory is {guest} bytes: \
+                 together over its cap of {cap} bytes (limits.memory)"
+            );
+            return Ok(Err(self.fail(HostFailure::MemoryLimit(message))));
         }
         Ok(Ok(()))
     }
@@ -273,13 +313,19 @@ impl host::HostScan for IterationState {
 
     async fn next(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Option<Vec<u8>>> {
         let scan = self.table.get_mut(&scan)?;
-        let Some(batch) = scan.0.next_batch()? else { return Ok(None) };
+        let batch = match scan.0.next_batch() {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return Ok(None),
+            Err(ScanError::Stopped(stop)) => return Err(wasmtime::Error::new(stop)),
+            Err(e) => return Err(e.into()),
+        };
         self.rows_in += batch.num_rows() as u64;
         Ok(Some(self.schema_messages.stream(&batch)?))
     }
 
     async fn drop(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<()> {
         self.table.delete(scan)?;
+        self.open_scans = self.open_scans.saturating_sub(1);
         Ok(())
     }
 }

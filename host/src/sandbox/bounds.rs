@@ -1,0 +1,144 @@
+//! What a module may cost the host before it is compiled: its functions,
+//! counted by a streaming parse of its sections (the function bodies are
+//! skipped, never read one by one, and nothing is allocated per function).
+
+use wasmparser::{Parser, Payload};
+
+/// Components and core modules nested in one another, at most: real
+/// components nest two or three deep; the bound keeps the parse's stack
+/// small whatever the bytes say.
+pub const MAX_NESTING: usize = 100;
+
+/// Why a module's functions could not be counted.
+#[derive(Debug, thiserror::Error)]
+pub enum CountError {
+    /// The bytes are not a well-formed module or component.
+    #[error("{0}")]
+    Malformed(#[from] wasmparser::BinaryReaderError),
+    /// A code section runs past the end of the bytes.
+    #[error("its code section runs past the end of the file (truncated?)")]
+    Truncated,
+    /// Components or modules nested deeper than [`MAX_NESTING`].
+    #[error("its components and modules are nested more than {MAX_NESTING} deep")]
+    TooDeep,
+}
+
+/// The functions a module (a component or a core module) asks the compiler
+/// for: those defined by every core module nested in it, plus the
+/// component's canonical functions (each is compiled to a trampoline).
+/// Imported functions are not counted.
+pub fn count_functions(bytes: &[u8]) -> Result<u64, CountError> {
+    // The parsers of the enclosing components, to resume when a nested one
+    // ends; bounded by MAX_NESTING.
+    let mut stack: Vec<Parser> = Vec::new();
+    let mut parser = Parser::new(0);
+    let mut data = bytes;
+    let mut functions: u64 = 0;
+    loop {
+        let (payload, consumed) = match parser.parse(data, true)? {
+            wasmparser::Chunk::Parsed { consumed, payload } => (payload, consumed),
+            // Not with `eof = true`: a truncated module is an error.
+            wasmparser::Chunk::NeedMoreData(_) => unreachable!("the whole module is given"),
+        };
+        data = &data[consumed..];
+        match payload {
+            Payload::FunctionSection(section) => functions = functions.saturating_add(u64::from(section.count())),
+            // The code section's count must match the function section's (the
+            // parser checks that at the module's end); the bodies are skipped.
+            Payload::CodeSectionStart { size, .. } => {
+                data = data.get(size as usize..).ok_or(CountError::Truncated)?;
+                parser.skip_section();
+            }
+            Payload::ComponentCanonicalSection(section) => {
+                functions = functions.saturating_add(u64::from(section.count()));
+            }
+            Payload::ModuleSection { parser: nested, .. } | Payload::ComponentSection { parser: nested, .. } => {
+                if stack.len() >= MAX_NESTING {
+                    return Err(CountError::TooDeep);
+                }
+                stack.push(std::mem::replace(&mut parser, nested));
+            }
+            Payload::End(_) => match stack.pop() {
+                Some(outer) => parser = outer,
+                None => return Ok(functions),
+            },
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(component (core module (func) …))` with `n` functions, and a
+    /// second module with `m`.
+    fn component(n: usize, m: usize) -> Vec<u8> {
+        let mut text = String::with_capacity((n + m) * 7 + 64);
+        text.push_str("(component (core module ");
+        text.push_str(&"(func)".repeat(n));
+        text.push_str(") (core module ");
+        text.push_str(&"(func)".repeat(m));
+        text.push_str("))");
+        wat::parse_str(&text).unwrap()
+    }
+
+    #[test]
+    fn counts_the_functions_of_every_nested_module() {
+        assert_eq!(count_functions(&component(3, 4)).unwrap(), 7);
+        assert_eq!(count_functions(&component(0, 0)).unwrap(), 0);
+        let core = wat::parse_str("(module (import \"a\" \"b\" (func)) (func) (func))").unwrap();
+        assert_eq!(count_functions(&core).unwrap(), 2, "imports are not counted");
+        let nested = wat::parse_str("(component (component (core module (func))) (core module (func) (func)))").unwrap();
+        assert_eq!(count_functions(&nested).unwrap(), 3);
+    }
+
+    #[test]
+    fn counts_canonical_functions() {
+        let text = r#"(component
+            (import "f" (func $f))
+            (core func (canon lower (func $f)))
+            (core module (func)))"#;
+        assert_eq!(count_functions(&wat::parse_str(text).unwrap()).unwrap(), 2);
+    }
+
+    #[test]
+    fn a_million_functions_are_counted_keeping_nothing() {
+        let bytes = component(1_000_000, 0);
+        let before = crate::test_alloc::held();
+        assert_eq!(count_functions(&bytes).unwrap(), 1_000_000);
+        let held = crate::test_alloc::held() - before;
+        assert!(held < 4096, "counting kept {held} bytes");
+    }
+
+    #[test]
+    fn truncated_and_deeply_nested_modules_are_errors_not_panics() {
+        let bytes = component(10, 10);
+        assert!(count_functions(&bytes[..bytes.len() - 3]).is_err());
+        // Cut anywhere: an error or a shorter count, never a panic.
+        for cut in 0..bytes.len() {
+            assert!(count_functions(&bytes[..cut]).map_or(true, |n| n < 20), "cut at {cut}");
+        }
+        assert!(count_functions(b"not wasm at all").is_err());
+        // Components in components, as deep as the text format will not go.
+        let nest = |depth: usize| {
+            let header = wat::parse_str("(component)").unwrap();
+            let mut bytes = header.clone();
+            for _ in 0..depth {
+                let mut outer = header.clone();
+                outer.push(4); // a component section
+                let mut len = bytes.len();
+                while len >= 0x80 {
+                    outer.push((len as u8 & 0x7f) | 0x80);
+                    len >>= 7;
+                }
+                outer.push(len as u8);
+                outer.extend_from_slice(&bytes);
+                bytes = outer;
+            }
+            bytes
+        };
+        assert_eq!(count_functions(&nest(MAX_NESTING)).unwrap(), 0);
+        assert!(matches!(count_functions(&nest(MAX_NESTING + 1)), Err(CountError::TooDeep)));
+    }
+}
