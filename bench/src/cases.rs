@@ -55,7 +55,7 @@ pub enum PerIteration {
 
 impl PerIteration {
     /// The job's name, and its output directories' prefix after `out_`.
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PerIteration::Emit => "overhead_emit",
             PerIteration::ScanAndEmit => "overhead",
@@ -70,12 +70,12 @@ fn all_keys() -> String {
 
 impl Bench {
     /// A job file for `module` over `config` (CSV), with `extra` TOML.
-    fn job(&self, name: &str, module: &Path, config: &Path, extra: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn job(&self, name: &str, module: &Path, config: &Path, extra: &str) -> anyhow::Result<PathBuf> {
         self.job_partitioned(name, module, config, Some("some_column"), extra)
     }
 
     /// [`Bench::job`] with the config partitioned by `partition_by`, if any.
-    fn job_partitioned(&self, name: &str, module: &Path, config: &Path, partition_by: Option<&str>, extra: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn job_partitioned(&self, name: &str, module: &Path, config: &Path, partition_by: Option<&str>, extra: &str) -> anyhow::Result<PathBuf> {
         let path = self.work.join(format!("{name}.toml"));
         let partition = partition_by.map(|key| format!("partition_by = \"{key}\"\n")).unwrap_or_default();
         let text = format!(
@@ -88,8 +88,14 @@ impl Bench {
         Ok(path)
     }
 
-    fn corral(&self, job: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.corral);
+    /// `corral -q run JOB ARGS` with the current binary.
+    pub(crate) fn corral(&self, job: &Path, args: &[&str]) -> Command {
+        self.corral_binary(&self.corral, job, args)
+    }
+
+    /// [`Bench::corral`] with another `corral` binary (the A/B's baseline).
+    pub(crate) fn corral_binary(&self, binary: &Path, job: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(binary);
         command.arg("-q").arg("run").arg(job).args(args);
         command
     }
@@ -344,15 +350,21 @@ impl Bench {
         Ok((median(&duck), spark))
     }
 
-    /// Removes the output directories of [`Bench::overhead`].
-    pub fn remove_overhead_outputs(&self) -> anyhow::Result<()> {
+    /// Removes the output directories of [`Bench::overhead`] (and of the
+    /// A/B's per-iteration case and the mixed run, `out_mixed_*`); returns
+    /// how many there were.
+    pub fn remove_overhead_outputs(&self) -> anyhow::Result<usize> {
+        let mut removed = 0;
         for entry in std::fs::read_dir(&self.work)? {
             let entry = entry?;
-            if entry.file_name().to_string_lossy().starts_with("out_overhead_") {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("out_overhead_") || name.starts_with("out_mixed_") {
                 std::fs::remove_dir_all(entry.path())?;
+                removed += 1;
             }
         }
-        Ok(())
+        Ok(removed)
     }
 
     /// Fairness: 2 iterations of ~`long_ms` of work and 200 of ~`short_ms`
@@ -484,7 +496,7 @@ fn file_floor(out: &Path, count: usize) -> anyhow::Result<f64> {
 
 /// Writes dirty pages back (`sync`) so that a timed run does not share the
 /// disk with the writeback of the cases before it.
-fn settle_disk() -> anyhow::Result<()> {
+pub(crate) fn settle_disk() -> anyhow::Result<()> {
     ensure!(Command::new("sync").status()?.success(), "sync failed");
     Ok(())
 }

@@ -3,45 +3,86 @@
 //! side in one run, medians of several runs; writes the generated part of
 //! BENCHMARKS.md. Run it with `cargo run --release -p corral-bench`.
 
+mod ab;
 mod cases;
 mod measure;
+mod mixed;
 mod native;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
+use crate::ab::Baseline;
 use crate::cases::{Bench, OVERHEAD_CONFIG_ROWS, Overhead, PerIteration, memory_line};
 use crate::measure::{mib, secs};
 
 /// corral's benchmarks. Needs python3 with duckdb and pyspark, java 17, and
-/// the peers' scripts (`../shared/peers`).
+/// the peers' scripts (`../shared/peers`); the A/B and the mixed run alone
+/// (`--only ab,mixed`) need only python3 and the peers' generator, and
+/// `/usr/bin/time` for the mixed run.
 #[derive(Debug, Parser)]
 struct Args {
     /// The peers' scripts: gen_config.py, duckdb_job.py, pyspark_seed_job.py.
     #[arg(long, default_value = "../shared/peers")]
     peers: PathBuf,
-    /// Scratch space (configs, outputs).
+    /// Scratch space (configs, outputs, the baseline's worktree and binary).
     #[arg(long, default_value = "target/bench")]
     work: PathBuf,
-    /// Rows of the large config.
+    /// Rows of the large config (the A/B's seed job runs on it too).
     #[arg(long, default_value_t = 10_000_000)]
     rows: usize,
-    /// Runs per figure (the median is reported).
+    /// Runs per figure (the median is reported; the A/B's pairs, the mixed
+    /// run's pairs of mixed and all-good runs).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Rows of the config for the largest corral-only run (0 skips it).
+    /// Rows of the config for the largest corral-only run (0 skips it: its
+    /// generation, about 8 minutes once, and its runs).
     #[arg(long, default_value_t = 50_000_000)]
     scale_rows: usize,
-    /// Runs of the PySpark job (0 skips it).
+    /// Runs of the PySpark job (0 skips PySpark and the java check; 1 runs
+    /// each PySpark figure once).
     #[arg(long, default_value_t = 3)]
     spark_runs: usize,
+    /// A corral binary built from the commit before the change under test:
+    /// measured beside the current one, runs alternating, on the seed job
+    /// at --rows and on 10,000 one-row iterations (the A/B section).
+    #[arg(long, value_name = "PATH", conflicts_with = "baseline_commit")]
+    baseline_corral: Option<PathBuf>,
+    /// Build the A/B's baseline from REV (e.g. e8d67a6): a git worktree of
+    /// it under --work, its corral built in release with CARGO_TARGET_DIR
+    /// set to this workspace's target dir (the dependencies are reused),
+    /// copied to --work as corral-SHORT, all before the current corral is
+    /// built.
+    #[arg(long, value_name = "REV")]
+    baseline_commit: Option<String>,
+    /// Run only these parts, comma-separated (default: all of them; `ab`
+    /// only with a baseline). Only the sections of the parts run are
+    /// rewritten in --out; the others are left as they are.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PARTS")]
+    only: Vec<Part>,
     /// The file to write; the part between its `bench:begin` and
-    /// `bench:end` markers is replaced.
+    /// `bench:end` markers is replaced, and the A/B's and the mixed run's
+    /// own marked sections after it.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
+}
+
+/// A part of the benchmark, with its own marked section of the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// Everything between bench:begin and bench:end: the seed job against
+    /// DuckDB and PySpark, the sandbox's cost, the per-iteration overhead,
+    /// memory, partition_by, fairness.
+    Main,
+    /// The A/B of the host against --baseline-corral or --baseline-commit.
+    Ab,
+    /// 300 iterations of the evil transform, a third hostile, against the
+    /// same all good.
+    Mixed,
 }
 
 /// Iterations of the PySpark job in the per-iteration overhead (a Spark job
@@ -57,22 +98,70 @@ const OVERHEAD_IN_FLIGHT: usize = 8;
 
 const BEGIN: &str = "<!-- bench:begin (written by `cargo run --release -p corral-bench`) -->";
 const END: &str = "<!-- bench:end -->";
+const AB_BEGIN: &str = "<!-- bench:ab:begin (written by `cargo run --release -p corral-bench -- --baseline-commit REV`) -->";
+const AB_END: &str = "<!-- bench:ab:end -->";
+const MIXED_BEGIN: &str = "<!-- bench:mixed:begin (written by `cargo run --release -p corral-bench`) -->";
+const MIXED_END: &str = "<!-- bench:mixed:end -->";
+
+/// How long ext4 (without a journal, as here) scans recently deleted
+/// inodes on every create after many deletions: the A/B's per-iteration
+/// runs wait this long after the clean-up of an earlier invocation's
+/// outputs (see BENCHMARKS.md).
+const RECENTLY_DELETED: Duration = Duration::from_secs(65);
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     ensure!(args.runs >= 1, "--runs must be at least 1");
+    let has_baseline = args.baseline_corral.is_some() || args.baseline_commit.is_some();
+    let parts: Vec<Part> = if args.only.is_empty() {
+        [Part::Main, Part::Ab, Part::Mixed].into_iter().filter(|p| *p != Part::Ab || has_baseline).collect()
+    } else {
+        args.only.clone()
+    };
+    let runs = |part: Part| parts.contains(&part);
+    ensure!(!runs(Part::Ab) || has_baseline, "--only ab needs --baseline-corral PATH or --baseline-commit REV");
     std::fs::create_dir_all(&args.work)?;
     let work = std::path::absolute(&args.work)?;
     let peers = std::path::absolute(&args.peers)?;
     ensure!(peers.join("gen_config.py").exists(), "no peers' scripts in {} (--peers)", peers.display());
-    check_peers_installed(args.spark_runs > 0)?;
+    if runs(Part::Main) {
+        check_peers_installed(args.spark_runs > 0)?;
+    } else {
+        // The configs are still generated by the peers' script.
+        let python = Command::new("python3").args(["-c", "pass"]).status();
+        ensure!(python.is_ok_and(|s| s.success()), "python3 is needed for the peers' generator (gen_config.py)");
+    }
+    if runs(Part::Mixed) {
+        ensure!(Path::new(measure::GNU_TIME).exists(), "the mixed run measures max RSS with {} (GNU time: apt-get install time)", measure::GNU_TIME);
+        mixed::read_mix(&mixed::mix_path())?;
+    }
+    let target = std::path::absolute("target")?;
 
+    // The baseline first: its build overwrites target/release/corral,
+    // which the current build below puts back.
+    let baseline = match (&args.baseline_corral, &args.baseline_commit) {
+        (Some(path), _) => {
+            let corral = std::path::absolute(path)?;
+            ensure!(corral.is_file(), "no corral binary at {} (--baseline-corral)", corral.display());
+            Some(Baseline { label: format!("`{}`", path.display()), corral })
+        }
+        (None, Some(rev)) => Some(ab::build_baseline(rev, &work, &target)?),
+        (None, None) => None,
+    };
     eprintln!("building corral and the transforms (release)");
     cargo(&["build", "--release", "-p", "corral"])?;
     cargo(&["build", "--release", "--target", "wasm32-wasip2", "-p", "seed-model", "-p", "evil", "-p", "one-row"])?;
-    let target = std::path::absolute("target")?;
+    // A copy, so that a build by someone else during the run cannot swap
+    // the binary between the cases.
+    let current = work.join("corral-current");
+    std::fs::copy(target.join("release/corral"), &current).context("copying the current corral")?;
+    if let Some(baseline) = &baseline
+        && std::fs::read(&baseline.corral)? == std::fs::read(&current)?
+    {
+        eprintln!("warning: the baseline {} is the same binary as the current corral", baseline.corral.display());
+    }
     let bench = Bench {
-        corral: target.join("release/corral"),
+        corral: current,
         seed_wasm: target.join("wasm32-wasip2/release/seed_model.wasm"),
         evil_wasm: target.join("wasm32-wasip2/release/evil.wasm"),
         one_row_wasm: target.join("wasm32-wasip2/release/one_row.wasm"),
@@ -81,12 +170,56 @@ fn main() -> anyhow::Result<()> {
         runs: args.runs,
         spark_runs: args.spark_runs,
     };
+    let current_label = ab::current_label();
 
     // Leftovers of an interrupted earlier invocation, removed long before
-    // the overhead case writes its own.
+    // the per-iteration cases write their own.
+    let removed = bench.remove_overhead_outputs()?;
+    let removed_at = Instant::now();
+    let header = |what: &str| format!("Measured {} on {}; {}. {what}", today(), machine(), rustc_version());
+
+    if runs(Part::Mixed) {
+        eprintln!("mixed run: {} iterations, a third hostile", mixed::ITERATIONS);
+        let config = generate(&peers, &work, mixed::ROWS)?;
+        let mut md = vec![MIXED_BEGIN.to_owned(), String::new()];
+        md.extend(bench.mixed(&config, &current_label, &header(&format!("Medians of {} runs of each job.", args.runs)))?);
+        md.extend([String::new(), MIXED_END.to_owned()]);
+        write_section(&args.out, MIXED_BEGIN, MIXED_END, &md.join("\n"), &[AB_END, END])?;
+        eprintln!("wrote the mixed run's section of {}", args.out.display());
+    }
+    if let Some(baseline) = baseline.as_ref().filter(|_| runs(Part::Ab)) {
+        let large = generate(&peers, &work, args.rows)?;
+        if removed > 0 {
+            let waited = removed_at.elapsed();
+            if waited < RECENTLY_DELETED {
+                eprintln!("waiting {:.0} s after removing {removed} earlier outputs (ext4 scans recently deleted inodes)", (RECENTLY_DELETED - waited).as_secs_f64());
+                cases::settle_disk()?;
+                std::thread::sleep(RECENTLY_DELETED - waited);
+            }
+        }
+        let mut md = vec![AB_BEGIN.to_owned(), String::new()];
+        let measured = header(&format!("Medians of {} runs of each binary.", args.runs));
+        md.extend(bench.ab(baseline, &current_label, &measured, &large, &format!("{}M", args.rows / 1_000_000), OVERHEAD_IN_FLIGHT)?);
+        md.extend([String::new(), AB_END.to_owned()]);
+        write_section(&args.out, AB_BEGIN, AB_END, &md.join("\n"), &[END])?;
+        eprintln!("wrote the A/B's section of {}", args.out.display());
+    }
+    if runs(Part::Main) {
+        let mut md = vec![BEGIN.to_owned(), String::new()];
+        md.extend(main_section(&args, &bench)?);
+        md.extend([String::new(), END.to_owned()]);
+        write_section(&args.out, BEGIN, END, &md.join("\n"), &[])?;
+        eprintln!("wrote the main section of {}", args.out.display());
+    }
     bench.remove_overhead_outputs()?;
-    let small = generate(&peers, &work, 1_000_000)?;
-    let large = generate(&peers, &work, args.rows)?;
+    Ok(())
+}
+
+/// The cases between bench:begin and bench:end; their lines.
+fn main_section(args: &Args, bench: &Bench) -> anyhow::Result<Vec<String>> {
+    let (peers, work) = (&bench.peers, &bench.work);
+    let small = generate(peers, work, 1_000_000)?;
+    let large = generate(peers, work, args.rows)?;
     let large_label = format!("{}M", args.rows / 1_000_000);
 
     eprintln!("seed job, {large_label} rows");
@@ -104,7 +237,7 @@ fn main() -> anyhow::Result<()> {
     let scale = if args.scale_rows > 0 {
         let label = format!("{}M", args.scale_rows / 1_000_000);
         eprintln!("seed job, {label} rows (corral only)");
-        let config = generate(&peers, &work, args.scale_rows)?;
+        let config = generate(peers, work, args.scale_rows)?;
         let (wall, rss) = bench.corral_seed(&config, &label)?;
         Some((label, wall, rss, arrow_bytes(&config)?))
     } else {
@@ -119,10 +252,10 @@ fn main() -> anyhow::Result<()> {
     // The case first: a transform that emits one small batch. Its
     // runs, and the 10,000-iteration runs of the scanning one, are paired
     // with runs of the floor.
-    let emit = bench.overhead_under(&work, PerIteration::Emit, 10_000, OVERHEAD_IN_FLIGHT, true)?;
+    let emit = bench.overhead_under(work, PerIteration::Emit, 10_000, OVERHEAD_IN_FLIGHT, true)?;
     let mut overhead = Vec::new();
     for count in [10, 100, 1_000, 10_000] {
-        overhead.push((count, bench.overhead_under(&work, PerIteration::ScanAndEmit, count, OVERHEAD_IN_FLIGHT, count == 10_000)?));
+        overhead.push((count, bench.overhead_under(work, PerIteration::ScanAndEmit, count, OVERHEAD_IN_FLIGHT, count == 10_000)?));
     }
     let at_cores = bench.overhead(10_000, 2)?;
     eprintln!("per-iteration overhead of the peers");
@@ -142,14 +275,11 @@ fn main() -> anyhow::Result<()> {
     };
     eprintln!("fairness");
     let fairness = bench.fairness(&bench.one_row_per_key_config(OVERHEAD_CONFIG_ROWS)?)?;
-    bench.remove_overhead_outputs()?;
 
     let caps = 2 * 512 * 1024 * 1024;
     let floored = overhead.last().expect("four counts").1;
     let Overhead { rate, wall, first, fuel, .. } = floored;
     let mut md = vec![
-        BEGIN.to_owned(),
-        String::new(),
         format!("Measured {} on {}; {}.", today(), machine(), versions()),
         format!("Medians of {} runs per figure (PySpark: {}), whole processes timed from spawn to exit.", args.runs, args.spark_runs),
         String::new(),
@@ -286,10 +416,7 @@ fn main() -> anyhow::Result<()> {
     for (count, measured) in &overhead {
         md.push(format!("| {count} seed-model iterations of one row, {OVERHEAD_IN_FLIGHT} in flight | {} |", secs(measured.wall)));
     }
-    md.extend([String::new(), END.to_owned()]);
-    write_section(&args.out, &md.join("\n"))?;
-    eprintln!("wrote {}", args.out.display());
-    Ok(())
+    Ok(md)
 }
 
 /// The table of an overhead case against the file system's floor: its
@@ -372,6 +499,12 @@ fn machine() -> String {
     format!("{cores} cores ({model}), {:.0} GiB", mem_kib as f64 / 1024.0 / 1024.0)
 }
 
+/// rustc's version line and the engine's.
+fn rustc_version() -> String {
+    let rustc = Command::new("rustc").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    format!("{}, wasmtime 48.0.8, release build", rustc.unwrap_or_default())
+}
+
 fn versions() -> String {
     let out = |cmd: &str, args: &[&str]| {
         Command::new(cmd).args(args).output().ok().map(|o| {
@@ -389,12 +522,49 @@ fn versions() -> String {
     )
 }
 
-/// Replaces the marked section of `path` with `section` (appends it if unmarked).
-fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
+/// Replaces the section of `path` marked by `begin` and `end` with
+/// `section` (which carries the markers); if it is not there, inserts it
+/// just after the first of the markers `after` found, else appends it.
+/// The rest of the file is left as it is.
+fn write_section(path: &Path, begin: &str, end: &str, section: &str, after: &[&str]) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|_| "# corral benchmarks\n".to_owned());
-    let text = match (text.find(BEGIN), text.find(END)) {
-        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &text[..a], &text[b + END.len()..]),
-        _ => format!("{}\n{section}\n", text.trim_end()),
+    let text = match (text.find(begin), text.find(end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &text[..a], &text[b + end.len()..]),
+        _ => match after.iter().find_map(|marker| text.find(marker).map(|at| at + marker.len())) {
+            Some(at) => format!("{}\n\n{section}{}", &text[..at], &text[at..]),
+            None => format!("{}\n\n{section}\n", text.trim_end()),
+        },
     };
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_replaced_or_inserted_after_their_anchor_and_the_rest_is_kept() {
+        let dir = std::env::temp_dir().join(format!("corral-bench-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("B.md");
+        std::fs::write(&path, format!("# title\n\nhand text\n{BEGIN}\nold main\n{END}\n\ntrailer\n")).unwrap();
+        write_section(&path, MIXED_BEGIN, MIXED_END, &format!("{MIXED_BEGIN}\nmixed 1\n{MIXED_END}"), &[AB_END, END]).unwrap();
+        write_section(&path, AB_BEGIN, AB_END, &format!("{AB_BEGIN}\nab 1\n{AB_END}"), &[END]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+        assert!(at("old main") < at("ab 1") && at("ab 1") < at("mixed 1") && at("mixed 1") < at("trailer"), "{text}");
+        write_section(&path, AB_BEGIN, AB_END, &format!("{AB_BEGIN}\nab 2\n{AB_END}"), &[END]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("ab 2") && !text.contains("ab 1"), "{text}");
+        assert!(text.contains("old main") && text.contains("mixed 1") && text.contains("hand text\n") && text.ends_with("trailer\n"), "{text}");
+        assert_eq!(text.matches(AB_BEGIN).count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_takes_a_list_of_parts() {
+        let args = Args::try_parse_from(["corral-bench", "--only", "ab,mixed", "--baseline-commit", "e8d67a6"]).unwrap();
+        assert_eq!(args.only, [Part::Ab, Part::Mixed]);
+        assert!(Args::try_parse_from(["corral-bench", "--baseline-corral", "x", "--baseline-commit", "y"]).is_err());
+    }
 }

@@ -28,6 +28,48 @@ pub fn time_command(mut make: impl FnMut() -> Command, runs: usize, what: &str) 
     Ok(times)
 }
 
+/// What one run of a process measured by [`time_with_rss`] gave.
+#[derive(Clone, Copy, Debug)]
+pub struct TimedRun {
+    /// From spawn to exit.
+    pub wall: Duration,
+    /// Its maximum resident set size, bytes, as `/usr/bin/time` reports it
+    /// (`%M`: the kernel's `ru_maxrss` of the child).
+    pub max_rss: u64,
+}
+
+/// Where [`time_with_rss`] finds GNU time.
+pub const GNU_TIME: &str = "/usr/bin/time";
+
+/// Runs `command` once under `/usr/bin/time -f %M`, its report written to
+/// `report` (a scratch file); fails unless it exits with one of `codes`.
+pub fn time_with_rss(command: &Command, report: &Path, codes: &[i32], what: &str) -> anyhow::Result<TimedRun> {
+    let mut timed = Command::new(GNU_TIME);
+    timed.arg("-f").arg("%M").arg("-o").arg(report).arg(command.get_program()).args(command.get_args());
+    let started = Instant::now();
+    let output = timed.output().with_context(|| format!("starting {what} under {GNU_TIME}"))?;
+    let wall = started.elapsed();
+    let code = output.status.code();
+    ensure!(
+        code.is_some_and(|c| codes.contains(&c)),
+        "{what} exited with {} (expected {codes:?}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // GNU time writes "Command exited with non-zero status N" first when
+    // the child fails; the figure is the last line.
+    let text = std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
+    let kib: u64 = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| l.trim().parse().ok())
+        .with_context(|| format!("no max RSS in {GNU_TIME}'s report: {text:?}"))?;
+    eprintln!("  {what}: {:.2}s, exit {}, max RSS {} MiB", wall.as_secs_f64(), code.unwrap_or(-1), kib / 1024);
+    Ok(TimedRun { wall, max_rss: kib * 1024 })
+}
+
 /// The median of `values` (times or rates, never NaN).
 pub fn median<T: Copy + PartialOrd>(values: &[T]) -> T {
     let mut sorted = values.to_vec();
