@@ -18,7 +18,7 @@ fn each_misbehaviour_gets_its_kind_and_the_good_iterations_succeed() {
         (2, "memory_limit", "over its cap of 67108864 bytes"),
         (3, "trap", "stack overflow"),
         (4, "trap", "evil.wasm!"),
-        (5, "invalid_output", "not a complete Arrow IPC stream"),
+        (5, "invalid_output", "not a well-formed Arrow IPC stream"),
         (6, "invalid_output", "every batch of an iteration must have the same schema"),
         (7, "fuel_exhausted", "used up its fuel"),
     ];

@@ -7,9 +7,12 @@
 mod bad_input;
 mod cli;
 mod config_once;
+mod evil_boundary;
 mod evil_guests;
 mod failures;
+mod mixed_run;
 mod help;
+mod module_bounds;
 mod resume;
 mod progress;
 mod report;
