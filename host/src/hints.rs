@@ -37,7 +37,7 @@ pub fn for_module(error: &ModuleError) -> Option<&'static str> {
             Some("name the `.wasm` file in `target/wasm32-wasip2/release/`, built from a crate that uses corral-guest")
         }
         ModuleError::TooLarge { .. } | ModuleError::TooManyFunctions { .. } => Some(
-            "a debug build is many times the size of a release one: build the transform with `cargo build --release --target wasm32-wasip2`; raise the limit only for a module you trust",
+            "a debug build is many times the size of a release one (build the transform with `cargo build --release --target wasm32-wasip2`); raise the limit only for a module you trust",
         ),
         ModuleError::WrongWorld { .. } => Some(
             "export the transform with `corral_guest::export!(run)`; `corral check MODULE` lists the module's imports and exports",

@@ -721,7 +721,7 @@ mod tests {
         let defaults = job(SEED, &Overrides::default()).unwrap().limits.guest;
         assert_eq!(defaults, GuestLimits::default());
         assert_eq!(defaults.max_module_bytes, 256 << 20);
-        assert_eq!(defaults.max_module_functions, 200_000);
+        assert_eq!(defaults.max_module_functions, 100_000);
         assert_eq!(defaults.compile_timeout, Duration::from_secs(300));
         let text = SEED.replace(
             "[limits]",

@@ -123,8 +123,9 @@ const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
 /// Catches SIGTERM and SIGINT from now on, instead of dying of them: the
-/// first one's number is sent on the returned channel. The task keeps the
-/// channel open until it is aborted.
+/// first one's number is sent on the returned channel; a second one exits
+/// the process at once (128 + its number), manifest or not. The task keeps
+/// the channel open until it is aborted.
 fn watch_signals() -> (tokio::task::JoinHandle<()>, watch::Receiver<Option<i32>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (sender, receiver) = watch::channel(None);
@@ -137,9 +138,15 @@ fn watch_signals() -> (tokio::task::JoinHandle<()>, watch::Receiver<Option<i32>>
             _ = term.recv() => SIGTERM,
             _ = int.recv() => SIGINT,
         };
-        tracing::warn!(signal, "interrupted: stopping the run and writing the manifest");
+        tracing::warn!(signal, "interrupted: stopping the run and writing the manifest (a second signal exits at once)");
         let _ = sender.send(Some(signal));
-        std::future::pending().await
+        let again = tokio::select! {
+            _ = term.recv() => SIGTERM,
+            _ = int.recv() => SIGINT,
+        };
+        tracing::error!(signal = again, "interrupted again: exiting without waiting for the manifest");
+        crate::logging::flush();
+        std::process::exit(128 + again);
     });
     (watcher, receiver)
 }

@@ -1,26 +1,43 @@
-//! Emitted IPC bytes, validated before arrow sees them: the stream's
-//! framing (every message and buffer within the bytes received), its
-//! schema (fields, metadata, types the Parquet writer can store), no
-//! delta dictionaries; then decoded, and measured as the data it really
-//! holds.
+//! Emitted IPC bytes, validated before arrow sees them, then decoded, and
+//! measured as the data they really hold.
 //!
-//! Two kinds of refusal: bytes that are not what they claim (a length past
-//! the end, a flatbuffer that does not verify, a buffer outside its body,
-//! a second schema, a panic of arrow's decoder) give a message starting
-//! with [`MALFORMED`], and one cut short or missing its end marker also
-//! says [`INCOMPLETE`]; a well-formed stream that asks for what the host
-//! does not take (over a limit, a delta dictionary, a compressed body, a
-//! type Parquet cannot store) gives a message saying so.
+//! [`decode_emit`] walks the stream's framing itself: every message has the
+//! continuation marker and a metadata length within the bytes received,
+//! its flatbuffer verifies (within bounds proportional to its size), its
+//! body lies within the bytes; the 8-byte end marker ends the stream and
+//! nothing follows it. Exactly one schema, first: its fields (nested ones
+//! included) and metadata bytes within [`GuestLimits`], little-endian, every
+//! type one [`check_writable`] accepts. Every record batch and dictionary
+//! batch: rows and array lengths within `0..=i32::MAX`, null counts within
+//! the lengths, every buffer within the body, and the buffers its columns
+//! take present, each a whole number of its values. No delta dictionary
+//! (arrow concatenates at each one), no compressed body, at most one
+//! dictionary batch a dictionary and record batch, at most
+//! [`GuestLimits::max_messages`] messages. Only then does arrow read the
+//! batches (`read_dictionary` and `read_record_batch`, what its
+//! `StreamDecoder` calls, on the messages found here), with its validation
+//! of every array on, and a panic of arrow's caught as an error. A
+//! `Utf8View` column is read as `BinaryView` and its UTF-8 checked here, in
+//! time linear in the stream (arrow checks each view's bytes in turn).
+//!
+//! Two kinds of refusal: bytes that are not what they claim give a message
+//! starting with [`MALFORMED`] (and a stream cut short, or missing its end
+//! marker, then says [`INCOMPLETE`]); a well-formed stream that asks for
+//! what the host does not take (over a limit, a delta dictionary, a
+//! compressed body, a type Parquet cannot store) gives a message saying so.
+//! Either is made inert (guest field names in it) and cut to
+//! [`GuestLimits::max_error_bytes`].
 
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int8Type, Int16Type, Int32Type, Int64Type, UInt8Type, UInt16Type, UInt32Type, UInt64Type};
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_buffer::Buffer;
-use arrow_ipc::reader::StreamDecoder;
 use arrow_ipc::{Endianness, MessageHeader, MetadataVersion};
-use arrow_schema::{DataType, Field, Schema, UnionMode};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, UnionMode};
 
 use super::GuestLimits;
 
@@ -52,9 +69,10 @@ pub struct Emitted {
 /// (with its own validation, and a panic of arrow's caught as an error).
 pub fn decode_emit(bytes: Vec<u8>, limits: &GuestLimits) -> Result<Emitted, String> {
     let ipc_bytes = bytes.len() as u64;
-    let schema = validate_stream(&bytes, limits)?;
-    check_writable(&schema)?;
-    let batches = decode(bytes)?;
+    // The messages name the guest's fields: made inert, and bounded.
+    let inert = |message: String| super::text::line(&message, limits.max_error_bytes);
+    let plan = validate_stream(&bytes, limits).map_err(inert)?;
+    let batches = decode(bytes, plan).map_err(inert)?;
     let logical_bytes = batches.iter().fold(0u64, |sum, batch| sum.saturating_add(logical_bytes(batch)));
     Ok(Emitted { batches, ipc_bytes, logical_bytes })
 }
@@ -67,12 +85,18 @@ fn incomplete(detail: impl std::fmt::Display) -> String {
     format!("{MALFORMED}{INCOMPLETE}: {detail}")
 }
 
-/// Walks every message of `bytes` without decoding any data; returns the
-/// stream's schema.
-fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Schema, String> {
+/// Walks every message of `bytes` without decoding any data: the framing,
+/// the schema (and [`check_writable`]), the lengths of every batch against
+/// its body and its columns.
+fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Plan, String> {
     let mut pos = 0usize;
+    let mut spans = Vec::new();
     let mut messages = 0usize;
-    let mut schema = None;
+    let mut schema: Option<Schema> = None;
+    // The value type of each dictionary id, as arrow's reader finds it
+    // (the first field of that id).
+    let mut dictionaries: HashMap<i64, DataType> = HashMap::new();
+    let (mut record_batches, mut dictionary_batches) = (0usize, 0usize);
     loop {
         let rest = &bytes[pos..];
         if rest.is_empty() {
@@ -123,6 +147,9 @@ fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Schema, String>
             )));
         }
         let version = message.version();
+        if version.variant_name().is_none() {
+            return Err(malformed(format!("message {n} has an unknown metadata version {}", version.0)));
+        }
         if version != MetadataVersion::V4 && version != MetadataVersion::V5 {
             return Err(format!("message {n} has metadata version {version:?}; only V4 and V5 are accepted"));
         }
@@ -132,14 +159,24 @@ fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Schema, String>
                     return Err(malformed(format!("message {n} is a second schema; a stream has one, first")));
                 }
                 let header = message.header_as_schema().ok_or_else(|| malformed(format!("message {n} is a schema without its header")))?;
-                schema = Some(validate_schema(header, limits)?);
+                let known = validate_schema(header, limits)?;
+                for field in known.flattened_fields() {
+                    #[expect(deprecated, reason = "arrow's reader finds a dictionary's field by its id, so must this")]
+                    if let (DataType::Dictionary(_, values), Some(id)) = (field.data_type(), field.dict_id()) {
+                        dictionaries.entry(id).or_insert_with(|| values.as_ref().clone());
+                    }
+                }
+                schema = Some(known);
             }
             MessageHeader::RecordBatch => {
                 if schema.is_none() {
                     return Err(malformed(format!("message {n} is a record batch before the schema")));
                 }
                 let header = message.header_as_record_batch().ok_or_else(|| malformed(format!("message {n} is a record batch without its header")))?;
-                validate_batch(header, body_length, n)?;
+                let columns = schema.iter().flat_map(|s| s.fields().iter().map(|f| f.data_type()));
+                validate_batch(header, body_length, n, columns, version)?;
+                record_batches += 1;
+                spans.push(Span { metadata: pos + 8..pos + 8 + length, body: pos + 8 + length..pos + 8 + length + body });
             }
             MessageHeader::DictionaryBatch => {
                 if schema.is_none() {
@@ -155,7 +192,13 @@ fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Schema, String>
                     ));
                 }
                 let data = header.data().ok_or_else(|| malformed(format!("message {n} is a dictionary batch without its data")))?;
-                validate_batch(data, body_length, n)?;
+                let id = header.id();
+                let Some(values) = dictionaries.get(&id) else {
+                    return Err(malformed(format!("message {n} is a dictionary batch of id {id}, which no field of the schema has")));
+                };
+                validate_batch(data, body_length, n, [values], version)?;
+                dictionary_batches += 1;
+                spans.push(Span { metadata: pos + 8..pos + 8 + length, body: pos + 8 + length..pos + 8 + length + body });
             }
             other => {
                 return Err(malformed(format!(
@@ -169,7 +212,34 @@ fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Schema, String>
         // Within `bytes`: checked above.
         pos += 8 + length + body;
     }
-    schema.ok_or_else(|| malformed("the stream has no schema"))
+    let Some(schema) = schema else {
+        return Err(malformed("the stream has no schema"));
+    };
+    // A writer sends a dictionary at most once a batch (arrow's reader
+    // looks each one's field up among all the fields: a flood of them
+    // costs the fields times the messages).
+    let most = dictionaries.len().saturating_mul(record_batches + 1);
+    if dictionary_batches > most {
+        return Err(format!(
+            "the stream has {dictionary_batches} dictionary batches for {} dictionaries and {record_batches} record batches; \
+             at most one a dictionary and batch is accepted",
+            dictionaries.len()
+        ));
+    }
+    Ok(Plan { schema, spans })
+}
+
+/// What [`validate_stream`] found: the schema, and where each dictionary
+/// batch and record batch lies.
+struct Plan {
+    schema: Schema,
+    spans: Vec<Span>,
+}
+
+/// Where one message's flatbuffer and body lie in the stream.
+struct Span {
+    metadata: std::ops::Range<usize>,
+    body: std::ops::Range<usize>,
 }
 
 /// Verifies one message's flatbuffer, with bounds proportional to its size
@@ -212,15 +282,19 @@ fn key_value_bytes<'a>(metadata: Option<impl IntoIterator<Item = arrow_ipc::KeyV
     })
 }
 
-fn count_field(field: arrow_ipc::Field<'_>, counts: &mut SchemaCounts, limits: &GuestLimits) -> Result<(), String> {
+fn count_field(field: arrow_ipc::Field<'_>, depth: usize, counts: &mut SchemaCounts, limits: &GuestLimits) -> Result<(), String> {
     counts.fields += 1;
     if counts.fields > limits.max_fields {
         return Err(format!("the schema has more than {} fields (nested ones included), the limit", limits.max_fields));
     }
+    // Arrow's decoding of deeply nested columns is slow (lists 26 deep: 2.2 s
+    // for 18 MB), and a decode is not interrupted by the deadline.
+    if depth > limits.max_nesting {
+        return Err(format!("the schema nests fields more than {} deep, the limit", limits.max_nesting));
+    }
     counts.metadata_bytes = counts.metadata_bytes.saturating_add(key_value_bytes(field.custom_metadata()));
-    // Nesting is bounded by the verifier's depth limit (64 tables).
     for child in field.children().into_iter().flatten() {
-        count_field(child, counts, limits)?;
+        count_field(child, depth + 1, counts, limits)?;
     }
     Ok(())
 }
@@ -231,7 +305,7 @@ fn validate_schema(header: arrow_ipc::Schema<'_>, limits: &GuestLimits) -> Resul
     }
     let mut counts = SchemaCounts { fields: 0, metadata_bytes: key_value_bytes(header.custom_metadata()) };
     for field in header.fields().into_iter().flatten() {
-        count_field(field, &mut counts, limits)?;
+        count_field(field, 1, &mut counts, limits)?;
     }
     if counts.metadata_bytes > limits.max_metadata_bytes {
         return Err(format!(
@@ -239,16 +313,25 @@ fn validate_schema(header: arrow_ipc::Schema<'_>, limits: &GuestLimits) -> Resul
             counts.metadata_bytes, limits.max_metadata_bytes
         ));
     }
-    match catch_unwind(|| arrow_ipc::convert::try_fb_to_schema(header)) {
-        Ok(Ok(schema)) => Ok(schema),
-        Ok(Err(e)) => Err(malformed(format!("its schema does not convert: {e}"))),
-        Err(panic) => Err(malformed(format!("converting its schema panicked: {}", panic_message(panic.as_ref())))),
-    }
+    let schema = match catch_unwind(|| arrow_ipc::convert::try_fb_to_schema(header)) {
+        Ok(Ok(schema)) => schema,
+        Ok(Err(e)) => return Err(malformed(format!("its schema does not convert: {e}"))),
+        Err(panic) => return Err(malformed(format!("converting its schema panicked: {}", panic_message(panic.as_ref())))),
+    };
+    // Before any batch: an unwritable type is refused at the first emit.
+    check_writable(&schema)?;
+    Ok(schema)
 }
 
 /// Checks the lengths of a record batch's (or dictionary batch's data's)
 /// header against its message body of `body_length` bytes.
-fn validate_batch(header: arrow_ipc::RecordBatch<'_>, body_length: i64, n: usize) -> Result<(), String> {
+fn validate_batch<'s>(
+    header: arrow_ipc::RecordBatch<'_>,
+    body_length: i64,
+    n: usize,
+    columns: impl IntoIterator<Item = &'s DataType>,
+    version: MetadataVersion,
+) -> Result<(), String> {
     if let Some(compression) = header.compression() {
         return Err(format!(
             "message {n} has a body compressed with {:?}: compressed streams are not accepted; emit it uncompressed",
@@ -259,7 +342,9 @@ fn validate_batch(header: arrow_ipc::RecordBatch<'_>, body_length: i64, n: usize
     if !(0..=i64::from(i32::MAX)).contains(&rows) {
         return Err(malformed(format!("message {n} declares {rows} rows (0 to {} are accepted)", i32::MAX)));
     }
+    let mut nodes = 0usize;
     for (i, node) in header.nodes().into_iter().flatten().enumerate() {
+        nodes += 1;
         let (length, nulls) = (node.length(), node.null_count());
         if !(0..=i64::from(i32::MAX)).contains(&length) {
             return Err(malformed(format!("message {n}: array {i} declares a length of {length} (0 to {} are accepted)", i32::MAX)));
@@ -268,10 +353,10 @@ fn validate_batch(header: arrow_ipc::RecordBatch<'_>, body_length: i64, n: usize
             return Err(malformed(format!("message {n}: array {i} of length {length} declares {nulls} nulls")));
         }
     }
-    let mut buffers = 0usize;
+    let mut lengths = Vec::new();
     for (i, buffer) in header.buffers().into_iter().flatten().enumerate() {
-        buffers += 1;
         let (offset, length) = (buffer.offset(), buffer.length());
+        lengths.push(length);
         let end = offset.checked_add(length);
         if offset < 0 || length < 0 || end.is_none_or(|end| end > body_length) {
             return Err(malformed(format!(
@@ -279,37 +364,354 @@ fn validate_batch(header: arrow_ipc::RecordBatch<'_>, body_length: i64, n: usize
             )));
         }
     }
-    let mut variadic = 0usize;
+    let mut variadic = Vec::new();
     for count in header.variadicBufferCounts().into_iter().flatten() {
         let count = usize::try_from(count).map_err(|_| malformed(format!("message {n} declares {count} variadic buffers")))?;
-        variadic = variadic.saturating_add(count);
+        variadic.push(count);
     }
-    if variadic > buffers {
-        return Err(malformed(format!("message {n} declares {variadic} variadic buffers but has {buffers} buffers")));
-    }
-    Ok(())
+    // Each column takes a node: the walk is as long as the message.
+    let mut walk = Walk { nodes, lengths: lengths.iter().enumerate(), variadic: variadic.iter(), n, version };
+    columns.into_iter().try_for_each(|column| walk.column(column))
 }
 
-/// Decodes a stream whose framing [`validate_stream`] accepted, with
-/// arrow's validation of every array; a panic of arrow's becomes an error.
-fn decode(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
-    let run = move || {
-        let mut decoder = StreamDecoder::new();
-        let mut buffer = Buffer::from_vec(bytes);
-        let mut batches = Vec::new();
-        while !buffer.is_empty() {
-            match decoder.decode(&mut buffer) {
-                Ok(Some(batch)) => batches.push(batch),
-                Ok(None) => {}
-                Err(e) => return Err(malformed(e)),
+/// The buffers of a batch's columns, taken in the order arrow's reader
+/// takes them: each must be there, and a whole number of the values it
+/// holds (arrow panics on an offsets buffer of 13 bytes).
+struct Walk<'v> {
+    /// Nodes left.
+    nodes: usize,
+    lengths: std::iter::Enumerate<std::slice::Iter<'v, i64>>,
+    variadic: std::slice::Iter<'v, usize>,
+    n: usize,
+    version: MetadataVersion,
+}
+
+impl Walk<'_> {
+    fn buffer(&mut self, width: usize, data_type: &DataType) -> Result<(), String> {
+        let n = self.n;
+        let Some((i, &length)) = self.lengths.next() else {
+            return Err(malformed(format!("message {n} has fewer buffers than its schema needs")));
+        };
+        if length % width as i64 != 0 {
+            return Err(malformed(format!(
+                "message {n}: buffer {i} (of a {data_type} column) has {length} bytes, not a whole number of {width}-byte values"
+            )));
+        }
+        Ok(())
+    }
+
+    fn column(&mut self, data_type: &DataType) -> Result<(), String> {
+        use DataType::*;
+        let t = data_type;
+        let Some(left) = self.nodes.checked_sub(1) else {
+            return Err(malformed(format!("message {} has fewer arrays (nodes) than its schema needs", self.n)));
+        };
+        self.nodes = left;
+        match data_type {
+            Null => Ok(()),
+            Utf8 | Binary => [1, 4, 1].into_iter().try_for_each(|w| self.buffer(w, t)),
+            LargeUtf8 | LargeBinary => [1, 8, 1].into_iter().try_for_each(|w| self.buffer(w, t)),
+            Utf8View | BinaryView => {
+                let Some(&count) = self.variadic.next() else {
+                    return Err(malformed(format!("message {} has no variadic buffer count for a {t} column", self.n)));
+                };
+                self.buffer(1, t)?;
+                self.buffer(16, t)?;
+                (0..count).try_for_each(|_| self.buffer(1, t))
+            }
+            List(f) | Map(f, _) => {
+                [1, 4].into_iter().try_for_each(|w| self.buffer(w, t))?;
+                self.column(f.data_type())
+            }
+            LargeList(f) => {
+                [1, 8].into_iter().try_for_each(|w| self.buffer(w, t))?;
+                self.column(f.data_type())
+            }
+            ListView(f) => {
+                [1, 4, 4].into_iter().try_for_each(|w| self.buffer(w, t))?;
+                self.column(f.data_type())
+            }
+            LargeListView(f) => {
+                [1, 8, 8].into_iter().try_for_each(|w| self.buffer(w, t))?;
+                self.column(f.data_type())
+            }
+            FixedSizeList(f, _) => {
+                self.buffer(1, t)?;
+                self.column(f.data_type())
+            }
+            Struct(fields) => {
+                self.buffer(1, t)?;
+                fields.iter().try_for_each(|f| self.column(f.data_type()))
+            }
+            RunEndEncoded(run_ends, values) => {
+                self.column(run_ends.data_type())?;
+                self.column(values.data_type())
+            }
+            Dictionary(key, _) => {
+                self.buffer(1, t)?;
+                self.buffer(key.primitive_width().unwrap_or(1), t)
+            }
+            Union(fields, mode) => {
+                if self.version < MetadataVersion::V5 {
+                    self.buffer(1, t)?;
+                }
+                self.buffer(1, t)?;
+                if *mode == UnionMode::Dense {
+                    self.buffer(4, t)?;
+                }
+                fields.iter().try_for_each(|(_, f)| self.column(f.data_type()))
+            }
+            // Boolean values and fixed-size binaries are read as bytes.
+            Boolean | FixedSizeBinary(_) => [1, 1].into_iter().try_for_each(|w| self.buffer(w, t)),
+            other => {
+                self.buffer(1, t)?;
+                self.buffer(other.primitive_width().unwrap_or(1), t)
             }
         }
-        decoder.finish().map_err(|e| incomplete(e))?;
+    }
+}
+
+/// Decodes a stream whose messages [`validate_stream`] accepted, with
+/// arrow's reader and its validation of every array; a panic of arrow's
+/// becomes an error.
+///
+/// A `Utf8View` column is read as `BinaryView` (arrow checks its views
+/// against its buffers), then its UTF-8 checked here and the column made a
+/// `Utf8View` again: arrow checks each view's bytes in turn, and 100,000
+/// views of one megabyte take it 100 GB of checking, where here a buffer
+/// valid as a whole is checked once and each view's ends in constant time.
+fn decode(bytes: Vec<u8>, plan: Plan) -> Result<Vec<RecordBatch>, String> {
+    let run = move || {
+        let stream_bytes = bytes.len();
+        let buffer = Buffer::from_vec(bytes);
+        let schema = Arc::new(plan.schema);
+        let fields: Vec<Field> = schema.fields().iter().map(|f| binary_views_field(f)).collect();
+        let read_as = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+        let views = read_as.fields() != schema.fields();
+        let mut dictionaries = HashMap::new();
+        let mut restore = Restore::new(stream_bytes);
+        let mut batches = Vec::new();
+        for span in &plan.spans {
+            let message = verify_message(&buffer[span.metadata.clone()]).map_err(malformed)?;
+            let body = buffer.slice_with_length(span.body.start, span.body.len());
+            let version = message.version();
+            if let Some(dictionary) = message.header_as_dictionary_batch() {
+                arrow_ipc::reader::read_dictionary(&body, dictionary, &read_as, &mut dictionaries, &version).map_err(malformed)?;
+            } else if let Some(header) = message.header_as_record_batch() {
+                let batch = arrow_ipc::reader::read_record_batch(&body, header, read_as.clone(), &dictionaries, None, &version).map_err(malformed)?;
+                let batch = if views { restore.batch(&batch, &schema)? } else { batch };
+                batches.push(batch);
+            }
+        }
         Ok(batches)
     };
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(result) => result,
         Err(panic) => Err(malformed(format!("decoding it panicked: {}", panic_message(panic.as_ref())))),
+    }
+}
+
+/// `field` with every `Utf8View` in its type read as `BinaryView`.
+fn binary_views_field(field: &Field) -> Field {
+    field.clone().with_data_type(binary_views(field.data_type()))
+}
+
+fn binary_views(data_type: &DataType) -> DataType {
+    use DataType::*;
+    let field = |f: &arrow_schema::FieldRef| Arc::new(binary_views_field(f));
+    match data_type {
+        Utf8View => BinaryView,
+        List(f) => List(field(f)),
+        LargeList(f) => LargeList(field(f)),
+        ListView(f) => ListView(field(f)),
+        LargeListView(f) => LargeListView(field(f)),
+        FixedSizeList(f, size) => FixedSizeList(field(f), *size),
+        Map(f, sorted) => Map(field(f), *sorted),
+        Struct(fields) => Struct(fields.iter().map(field).collect()),
+        Dictionary(key, value) => Dictionary(key.clone(), Box::new(binary_views(value))),
+        RunEndEncoded(run_ends, values) => RunEndEncoded(run_ends.clone(), field(values)),
+        // Refused before: by `check_writable`.
+        Union(..) => data_type.clone(),
+        other => other.clone(),
+    }
+}
+
+/// Makes the columns read as `BinaryView` `Utf8View` again, checking their
+/// UTF-8.
+struct Restore {
+    /// Bytes of views in buffers that are not valid UTF-8 as a whole still
+    /// to be checked one view at a time.
+    budget: usize,
+    /// Dictionary values (arrow's, and restored), by the address of
+    /// arrow's array: a stream's batches share them.
+    values: HashMap<usize, (ArrayRef, ArrayRef)>,
+}
+
+impl Restore {
+    fn new(stream_bytes: usize) -> Restore {
+        Restore { budget: stream_bytes.saturating_mul(2).saturating_add(64 << 20), values: HashMap::new() }
+    }
+
+    fn batch(&mut self, batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(column, field)| self.array(column, field.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        RecordBatch::try_new_with_options(schema.clone(), columns, &options).map_err(malformed)
+    }
+
+    /// `array` (read with [`binary_views`] of `target`) as `target`.
+    fn array(&mut self, array: &ArrayRef, target: &DataType) -> Result<ArrayRef, String> {
+        use DataType::*;
+        if array.data_type() == target {
+            return Ok(array.clone());
+        }
+        let mismatch = || malformed(format!("a column read as {} is not a {target}", array.data_type()));
+        let e = |e: arrow_schema::ArrowError| malformed(e);
+        Ok(match target {
+            Utf8View => {
+                let binary = array.as_binary_view_opt().ok_or_else(mismatch)?;
+                self.check_utf8(binary)?;
+                let (views, buffers, nulls) = binary.clone().into_parts();
+                // SAFETY: arrow built `binary` with its validation (views
+                // within their buffers, prefixes matching, inline padding
+                // zero), which is a `Utf8View`'s but for UTF-8, and every
+                // view's bytes are valid UTF-8 (`check_utf8`).
+                Arc::new(unsafe { arrow_array::StringViewArray::new_unchecked(views, buffers, nulls) })
+            }
+            List(f) => {
+                let list = array.as_list_opt::<i32>().ok_or_else(mismatch)?;
+                let values = self.array(list.values(), f.data_type())?;
+                Arc::new(arrow_array::ListArray::try_new(f.clone(), list.offsets().clone(), values, list.nulls().cloned()).map_err(e)?)
+            }
+            LargeList(f) => {
+                let list = array.as_list_opt::<i64>().ok_or_else(mismatch)?;
+                let values = self.array(list.values(), f.data_type())?;
+                Arc::new(arrow_array::LargeListArray::try_new(f.clone(), list.offsets().clone(), values, list.nulls().cloned()).map_err(e)?)
+            }
+            ListView(f) => {
+                let list = array.as_list_view_opt::<i32>().ok_or_else(mismatch)?;
+                let values = self.array(list.values(), f.data_type())?;
+                let (offsets, sizes, nulls) = (list.offsets().clone(), list.sizes().clone(), list.nulls().cloned());
+                Arc::new(arrow_array::ListViewArray::try_new(f.clone(), offsets, sizes, values, nulls).map_err(e)?)
+            }
+            LargeListView(f) => {
+                let list = array.as_list_view_opt::<i64>().ok_or_else(mismatch)?;
+                let values = self.array(list.values(), f.data_type())?;
+                let (offsets, sizes, nulls) = (list.offsets().clone(), list.sizes().clone(), list.nulls().cloned());
+                Arc::new(arrow_array::LargeListViewArray::try_new(f.clone(), offsets, sizes, values, nulls).map_err(e)?)
+            }
+            FixedSizeList(f, size) => {
+                let list = array.as_fixed_size_list_opt().ok_or_else(mismatch)?;
+                let values = self.array(list.values(), f.data_type())?;
+                let array = arrow_array::FixedSizeListArray::try_new_with_length(f.clone(), *size, values, list.nulls().cloned(), list.len());
+                Arc::new(array.map_err(e)?)
+            }
+            Map(f, sorted) => {
+                let map = array.as_map_opt().ok_or_else(mismatch)?;
+                let entries: ArrayRef = Arc::new(map.entries().clone());
+                let entries = self.array(&entries, f.data_type())?;
+                let entries = entries.as_struct_opt().ok_or_else(mismatch)?.clone();
+                Arc::new(arrow_array::MapArray::try_new(f.clone(), map.offsets().clone(), entries, map.nulls().cloned(), *sorted).map_err(e)?)
+            }
+            Struct(fields) => {
+                let structs = array.as_struct_opt().ok_or_else(mismatch)?;
+                let columns = structs
+                    .columns()
+                    .iter()
+                    .zip(fields)
+                    .map(|(column, field)| self.array(column, field.data_type()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let array = arrow_array::StructArray::try_new_with_length(fields.clone(), columns, structs.nulls().cloned(), structs.len());
+                Arc::new(array.map_err(e)?)
+            }
+            Dictionary(key, value) => match key.as_ref() {
+                Int8 => self.dictionary::<Int8Type>(array, value)?,
+                Int16 => self.dictionary::<Int16Type>(array, value)?,
+                Int32 => self.dictionary::<Int32Type>(array, value)?,
+                Int64 => self.dictionary::<Int64Type>(array, value)?,
+                UInt8 => self.dictionary::<UInt8Type>(array, value)?,
+                UInt16 => self.dictionary::<UInt16Type>(array, value)?,
+                UInt32 => self.dictionary::<UInt32Type>(array, value)?,
+                UInt64 => self.dictionary::<UInt64Type>(array, value)?,
+                _ => return Err(mismatch()),
+            },
+            RunEndEncoded(run_ends, values) => match run_ends.data_type() {
+                Int16 => self.run_ends::<Int16Type>(array, values.data_type())?,
+                Int32 => self.run_ends::<Int32Type>(array, values.data_type())?,
+                Int64 => self.run_ends::<Int64Type>(array, values.data_type())?,
+                _ => return Err(mismatch()),
+            },
+            _ => return Err(mismatch()),
+        })
+    }
+
+    fn dictionary<K: arrow_array::types::ArrowDictionaryKeyType>(&mut self, array: &ArrayRef, value: &DataType) -> Result<ArrayRef, String> {
+        let dictionary = array.as_dictionary_opt::<K>().ok_or_else(|| malformed("a dictionary column of another key type"))?;
+        let key = Arc::as_ptr(dictionary.values()) as *const u8 as usize;
+        let values = match self.values.get(&key) {
+            Some((_, restored)) => restored.clone(),
+            None => {
+                let restored = self.array(dictionary.values(), value)?;
+                // Arrow's array is kept too, so that its address is not reused.
+                self.values.insert(key, (dictionary.values().clone(), restored.clone()));
+                restored
+            }
+        };
+        Ok(Arc::new(arrow_array::DictionaryArray::<K>::try_new(dictionary.keys().clone(), values).map_err(malformed)?))
+    }
+
+    fn run_ends<R: arrow_array::types::RunEndIndexType>(&mut self, array: &ArrayRef, value: &DataType) -> Result<ArrayRef, String> {
+        let run = array.as_run_opt::<R>().ok_or_else(|| malformed("a run-end encoded column of another run-end type"))?;
+        let values = self.array(run.values(), value)?;
+        let run_ends = arrow_array::PrimitiveArray::<R>::new(run.run_ends().inner().clone(), None);
+        let restored = arrow_array::RunArray::<R>::try_new(&run_ends, values.as_ref()).map_err(malformed)?;
+        if restored.len() < run.len() || run.offset() != 0 {
+            return Err(malformed("a run-end encoded column whose length is not its last run's end"));
+        }
+        Ok(Arc::new(restored.slice(0, run.len())))
+    }
+
+    /// Every view's bytes are valid UTF-8: a buffer valid as a whole is
+    /// checked once, a view into it by whether both its ends fall on a
+    /// character's boundary; a view into another is checked itself, within
+    /// the budget.
+    fn check_utf8(&mut self, array: &arrow_array::BinaryViewArray) -> Result<(), String> {
+        let buffers = array.data_buffers();
+        let whole: Vec<bool> = buffers.iter().map(|b| std::str::from_utf8(b).is_ok()).collect();
+        let boundary = |data: &[u8], at: usize| at == data.len() || data.get(at).is_some_and(|b| (*b as i8) >= -0x40);
+        for (i, view) in array.views().iter().enumerate() {
+            let len = *view as u32 as usize;
+            let valid = if len <= 12 {
+                let bytes = view.to_le_bytes();
+                std::str::from_utf8(&bytes[4..4 + len]).is_ok()
+            } else {
+                let index = (*view >> 64) as u32 as usize;
+                let offset = (*view >> 96) as u32 as usize;
+                let data = buffers.get(index).map(|b| b.as_slice()).unwrap_or_default();
+                let end = offset.saturating_add(len);
+                if whole.get(index).copied().unwrap_or(false) {
+                    end <= data.len() && boundary(data, offset) && boundary(data, end)
+                } else {
+                    if len > self.budget {
+                        return Err(format!(
+                            "a Utf8View column's views refer, again and again, to bytes that are not valid UTF-8 as a whole: \
+                             checking each view's bytes in turn would take over {} bytes more",
+                            self.budget
+                        ));
+                    }
+                    self.budget -= len;
+                    data.get(offset..end).is_some_and(|b| std::str::from_utf8(b).is_ok())
+                }
+            };
+            if !valid {
+                return Err(malformed(format!("view {i} of a Utf8View column is not valid UTF-8")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -923,6 +1325,11 @@ pub(crate) mod tests {
         assert_eq!(emitted.batches, [a.clone(), b.clone()]);
         assert_eq!(emitted.ipc_bytes, n);
         assert_eq!(emitted.logical_bytes, logical_bytes(&a) + logical_bytes(&b));
+        // Schema metadata (within the limit) comes through.
+        let mut metadata = std::collections::HashMap::new();
+        metadata.insert("origin".to_owned(), "test".to_owned());
+        let with = RecordBatch::try_new(Arc::new(a.schema().as_ref().clone().with_metadata(metadata)), a.columns().to_vec()).unwrap();
+        assert_eq!(decode_emit(stream(std::slice::from_ref(&with)), &GuestLimits::default()).unwrap().batches, [with]);
         // A schema alone is a stream too.
         let schema_only = stream_with(&a.schema(), &[], IpcWriteOptions::default());
         assert!(decode_emit(schema_only, &GuestLimits::default()).unwrap().batches.is_empty());
@@ -932,14 +1339,16 @@ pub(crate) mod tests {
     fn lying_buffer_lengths_and_offsets_are_refused() {
         let bytes = stream(&[ids(1234)]);
         let batch = messages(&bytes)[1].clone();
+        let body = batch.body.len() as i64;
+        let past = format!("lies outside the message's body of {body} bytes");
         for (what, value, needle) in [
-            ("length", 1i64 << 62, "buffer 1 (at offset 0, 4611686018427387904 bytes) lies outside the message's body"),
+            ("length", 1i64 << 62, "message 2: buffer 1 (at offset 0, 4611686018427387904 bytes) lies outside the message's body"),
             ("length", -1, "buffer 1 (at offset 0, -1 bytes)"),
             ("length", i64::MAX, "lies outside"),
             ("offset", 1 << 62, "buffer 1 (at offset 4611686018427387904"),
             ("offset", -8, "at offset -8"),
-            // Past the body by one byte: 1234 values of 8 bytes, at 8.
-            ("offset", 8, "lies outside the message's body of 9872 bytes"),
+            // 1234 values of 8 bytes ending 8 bytes past the (padded) body.
+            ("offset", body - 9872 + 8, past.as_str()),
         ] {
             let mut lie = bytes.clone();
             let at = struct_at(&lie, &batch, 1, false) + if what == "length" { 8 } else { 0 };
@@ -1064,6 +1473,27 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_flood_of_dictionary_batches_is_refused() {
+        let bytes = stream(&[mixed()]);
+        let [schema, dictionary, batch] = <[Message; 3]>::try_from(messages(&bytes)).unwrap();
+        // Sent again before the batch: fine (a dictionary replaced).
+        let mut again = bytes[..batch.whole.start].to_vec();
+        again.extend_from_slice(&bytes[dictionary.whole.clone()]);
+        again.extend_from_slice(&bytes[batch.whole.start..]);
+        assert!(decode_emit(again.clone(), &GuestLimits::default()).is_ok());
+        let mut flood = bytes[..batch.whole.start].to_vec();
+        for _ in 0..3 {
+            flood.extend_from_slice(&bytes[dictionary.whole.clone()]);
+        }
+        flood.extend_from_slice(&bytes[batch.whole.start..]);
+        assert_eq!(
+            refused(flood),
+            "the stream has 4 dictionary batches for 1 dictionaries and 1 record batches; at most one a dictionary and batch is accepted"
+        );
+        let _ = schema;
+    }
+
+    #[test]
     fn compressed_bodies_are_refused() {
         // The writer only compresses non-empty buffers, and lz4 is not built
         // in: an empty batch is written with the compression header.
@@ -1106,7 +1536,7 @@ pub(crate) mod tests {
         let limits = GuestLimits { max_fields: 10, max_messages: 3, ..GuestLimits::default() };
         let wide: Vec<(String, ArrayRef)> = (0..11).map(|i| (format!("c{i}"), Arc::new(Int8Array::from(vec![1])) as ArrayRef)).collect();
         let wide = RecordBatch::try_from_iter(wide).unwrap();
-        assert_eq!(refused_with(stream(&[wide.clone()]), &limits), "the schema has more than 10 fields (nested ones included), the limit");
+        assert_eq!(refused_with(stream(std::slice::from_ref(&wide)), &limits), "the schema has more than 10 fields (nested ones included), the limit");
         let ten = wide.project(&(0..10).collect::<Vec<_>>()).unwrap();
         assert!(decode_emit(stream(&[ten.clone(), ten.clone()]), &limits).is_ok());
         assert_eq!(refused_with(stream(&[ten.clone(), ten.clone(), ten]), &limits), "the stream has more than 3 messages, the limit");
@@ -1117,6 +1547,22 @@ pub(crate) mod tests {
             refused_with(stream_with(&schema, &[], IpcWriteOptions::default()), &limits),
             "the schema has more than 10 fields (nested ones included), the limit"
         );
+    }
+
+    #[test]
+    fn a_schema_nested_past_the_limit_is_refused() {
+        let nested = |depth: usize| {
+            let mut data_type = DataType::Int64;
+            for _ in 1..depth {
+                data_type = DataType::List(Arc::new(Field::new("item", data_type, true)));
+            }
+            let schema = Arc::new(Schema::new(vec![Field::new("deep", data_type, true)]));
+            stream(&[RecordBatch::new_empty(schema)])
+        };
+        let limits = GuestLimits::default();
+        assert!(decode_emit(nested(limits.max_nesting), &limits).is_ok());
+        let message = refused(nested(limits.max_nesting + 1));
+        assert!(message.contains("nests fields more than 16 deep"), "{message}");
     }
 
     #[test]
@@ -1146,6 +1592,226 @@ pub(crate) mod tests {
         let fields = UnionFields::try_new([0, 1], [Field::new("i", DataType::Int32, true), Field::new("s", DataType::Utf8, true)]).unwrap();
         let offsets = (mode == UnionMode::Dense).then(|| ScalarBuffer::from(vec![0i32, 0, 1]));
         Arc::new(UnionArray::try_new(fields, ScalarBuffer::from(vec![0i8, 1, 0]), offsets, vec![ints, strs]).unwrap())
+    }
+
+    #[test]
+    fn every_writable_type_round_trips_through_a_stream() {
+        let mut unwritten = Vec::new();
+        for array in samples() {
+            let batch = RecordBatch::try_from_iter_with_nullable([("c", array.clone(), true)]).unwrap();
+            if check_writable(&batch.schema()).is_err() {
+                continue;
+            }
+            // Whole, sliced, and twice (a second batch, dictionaries resent).
+            let batches = [batch.clone(), batch.slice(1.min(batch.num_rows()), 2.min(batch.num_rows().saturating_sub(1)))];
+            let options = IpcWriteOptions::default().with_dictionary_handling(DictionaryHandling::Resend);
+            let bytes = match catch_unwind(AssertUnwindSafe(|| {
+                let mut writer = StreamWriter::try_new_with_options(Vec::new(), &batch.schema(), options)?;
+                batches.iter().try_for_each(|b| writer.write(b))?;
+                writer.finish()?;
+                writer.into_inner()
+            })) {
+                Ok(Ok(bytes)) => bytes,
+                other => {
+                    unwritten.push(format!("{}: {:?}", array.data_type(), other.map(|r| r.err()).ok().flatten()));
+                    continue;
+                }
+            };
+            let emitted = decode_emit(bytes, &GuestLimits::default()).unwrap_or_else(|e| panic!("{}: {e}", array.data_type()));
+            assert_eq!(emitted.batches, batches, "{}", array.data_type());
+        }
+        // What arrow's own IPC writer cannot write is no stream a guest sends.
+        println!("not written by arrow's IPC writer: {unwritten:#?}");
+    }
+
+    /// A stream of one `BinaryView` column of `views` over `data`, its
+    /// schema rewritten to say `Utf8View`.
+    fn as_utf8_views(views: Vec<u128>, data: &[u8]) -> Vec<u8> {
+        let array = BinaryViewArray::try_new(ScalarBuffer::from(views), vec![arrow_buffer::Buffer::from(data)], None).unwrap();
+        let mut bytes = stream(&[RecordBatch::try_from_iter([("s", Arc::new(array) as ArrayRef)]).unwrap()]);
+        let schema = messages(&bytes)[0].clone();
+        let at = {
+            let message = arrow_ipc::root_as_message(&bytes[schema.metadata.clone()]).unwrap();
+            let field = message.header_as_schema().unwrap().fields().unwrap().get(0);
+            slot!(bytes, schema.metadata, field, arrow_ipc::Field::VT_TYPE_TYPE)
+        };
+        assert_eq!(bytes[at], arrow_ipc::Type::BinaryView.0);
+        bytes[at] = arrow_ipc::Type::Utf8View.0;
+        bytes
+    }
+
+    /// A view of `len` bytes at `offset` of buffer 0, whose first 4 bytes are `prefix`.
+    fn view(len: usize, offset: usize, prefix: &[u8]) -> u128 {
+        let prefix = u32::from_le_bytes(prefix[..4].try_into().unwrap());
+        len as u128 | (u128::from(prefix) << 32) | ((offset as u128) << 96)
+    }
+
+    #[test]
+    fn a_view_bomb_decodes_in_linear_time() {
+        // 100,000 views of one megabyte: arrow's validation alone checks
+        // the megabyte's UTF-8 100,000 times.
+        let data = vec![b'v'; 1 << 20];
+        let bytes = as_utf8_views(vec![view(1 << 20, 0, b"vvvv"); 100_000], &data);
+        let started = std::time::Instant::now();
+        let emitted = decode_emit(bytes, &GuestLimits::default()).unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
+        assert_eq!(emitted.batches[0].column(0).data_type(), &DataType::Utf8View);
+        assert_eq!(emitted.logical_bytes, 100_000 * (16 + (1 << 20)));
+    }
+
+    #[test]
+    fn views_that_are_not_utf8_are_refused() {
+        // The buffer is valid as a whole; a view ends inside a character.
+        let data = "éééééééééé".as_bytes();
+        let good = as_utf8_views(vec![view(14, 0, &data[..4]), view(16, 2, &data[2..6])], data);
+        let emitted = decode_emit(good, &GuestLimits::default()).unwrap();
+        assert_eq!(emitted.batches[0].column(0).as_string_view().value(1), "éééééééé");
+        let inside = as_utf8_views(vec![view(13, 0, &data[..4])], data);
+        assert_malformed(&refused(inside), "view 0 of a Utf8View column is not valid UTF-8");
+        let starts_inside = as_utf8_views(vec![view(14, 1, &data[1..5])], data);
+        assert_malformed(&refused(starts_inside), "view 0 of a Utf8View column is not valid UTF-8");
+        // A buffer that is not valid as a whole: each view is checked.
+        let mut data = b"a valid string of bytes".to_vec();
+        data.extend_from_slice(&[0xFF; 20]);
+        let fine = as_utf8_views(vec![view(23, 0, b"a va")], &data);
+        assert!(decode_emit(fine, &GuestLimits::default()).is_ok());
+        let bad = as_utf8_views(vec![view(23, 0, b"a va"), view(20, 23, &[0xFF; 4])], &data);
+        assert_malformed(&refused(bad), "view 1 of a Utf8View column is not valid UTF-8");
+        // Inline.
+        let inline = as_utf8_views(vec![2 | (0xFFFFu128 << 32)], b"");
+        assert_malformed(&refused(inline), "view 0 of a Utf8View column is not valid UTF-8");
+    }
+
+    fn bytes_of(columns: Vec<(&str, ArrayRef)>) -> u64 {
+        logical_bytes(&RecordBatch::try_from_iter(columns).unwrap())
+    }
+
+    #[test]
+    fn logical_bytes_of_a_wide_decoded_batch_counts_each_column_once() {
+        let columns: Vec<(String, ArrayRef)> =
+            (0..100).map(|i| (format!("c{i}"), Arc::new(Int64Array::from_iter_values(0..1000)) as ArrayRef)).collect();
+        let batch = RecordBatch::try_from_iter(columns).unwrap();
+        let bytes = stream(&[batch]);
+        let n = bytes.len() as u64;
+        let emitted = decode_emit(bytes, &GuestLimits::default()).unwrap();
+        assert_eq!(emitted.logical_bytes, 800_000);
+        assert_eq!(logical_bytes(&emitted.batches[0]), 800_000);
+        // Every column's buffer is the whole stream: what arrow's memory
+        // size says is about 100 times the stream.
+        assert!(emitted.batches[0].get_array_memory_size() as u64 > 50 * n, "{}", emitted.batches[0].get_array_memory_size());
+    }
+
+    #[test]
+    fn logical_bytes_of_slices_count_the_slice() {
+        let ints = Arc::new(Int64Array::from_iter_values(0..1000)) as ArrayRef;
+        assert_eq!(bytes_of(vec![("i", ints.slice(100, 10))]), 80);
+        let nulls = Arc::new(Int32Array::from(vec![Some(1), None, Some(3)])) as ArrayRef;
+        assert_eq!(bytes_of(vec![("i", nulls)]), 12 + 1);
+        let strings = Arc::new(StringArray::from_iter_values((0..1000).map(|i| "x".repeat(i % 10)))) as ArrayRef;
+        // Rows 10..20 are 0..9 bytes long: 45 bytes and 10 offsets.
+        assert_eq!(bytes_of(vec![("s", strings.slice(10, 10))]), 45 + 40);
+        let list = Arc::new(ListArray::new(
+            Arc::new(Field::new("item", DataType::Int32, true)),
+            OffsetBuffer::from_lengths([1, 0, 2, 5]),
+            Arc::new(Int32Array::from_iter_values(0..8)),
+            None,
+        )) as ArrayRef;
+        assert_eq!(bytes_of(vec![("l", list.clone())]), 4 * 4 + 8 * 4);
+        assert_eq!(bytes_of(vec![("l", list.slice(1, 2))]), 2 * 4 + 2 * 4);
+        let fixed = Arc::new(FixedSizeListArray::new(
+            Arc::new(Field::new("item", DataType::Int16, true)),
+            3,
+            Arc::new(Int16Array::from_iter_values(0..30)),
+            None,
+        )) as ArrayRef;
+        assert_eq!(bytes_of(vec![("f", fixed.slice(2, 4))]), 4 * 3 * 2);
+        let structs = Arc::new(StructArray::from(vec![
+            (Arc::new(Field::new("a", DataType::Int64, true)), Arc::new(Int64Array::from_iter_values(0..100)) as ArrayRef),
+            (Arc::new(Field::new("b", DataType::Utf8, true)), Arc::new(StringArray::from_iter_values((0..100).map(|_| "abc"))) as ArrayRef),
+        ])) as ArrayRef;
+        assert_eq!(bytes_of(vec![("s", structs.slice(50, 10))]), 10 * 8 + 10 * (4 + 3));
+        assert_eq!(bytes_of(vec![("n", Arc::new(NullArray::new(800)) as ArrayRef)]), 100);
+        assert_eq!(bytes_of(vec![("b", Arc::new(BooleanArray::from(vec![true; 80])) as ArrayRef)]), 10);
+    }
+
+    #[test]
+    fn logical_bytes_of_a_dictionary_count_each_keys_value() {
+        // A million keys referring to one value of a megabyte: a terabyte.
+        let value = "v".repeat(1 << 20);
+        let keys = Int32Array::from(vec![0; 1 << 20]);
+        let bomb = DictionaryArray::new(keys, Arc::new(StringArray::from(vec![value.as_str()])));
+        assert_eq!(bytes_of(vec![("d", Arc::new(bomb) as ArrayRef)]), (1 << 20) * (4 + 4 + (1 << 20)));
+        // Null keys count their key only; slices their rows.
+        let dictionary = Arc::new(DictionaryArray::<Int8Type>::from_iter([Some("aaa"), None, Some("b"), Some("aaa")])) as ArrayRef;
+        assert_eq!(bytes_of(vec![("d", dictionary.clone())]), 4 + 1 + (4 + 3) + (4 + 1) + (4 + 3));
+        assert_eq!(bytes_of(vec![("d", dictionary.slice(2, 2))]), 2 + 1 + (4 + 1) + (4 + 3));
+        // Values of a nested type.
+        let lists = ListArray::new(
+            Arc::new(Field::new("item", DataType::Int64, true)),
+            OffsetBuffer::from_lengths([3, 1]),
+            Arc::new(Int64Array::from_iter_values(0..4)),
+            None,
+        );
+        let nested = DictionaryArray::new(Int32Array::from(vec![0, 0, 1]), Arc::new(lists));
+        assert_eq!(bytes_of(vec![("d", Arc::new(nested) as ArrayRef)]), 3 * 4 + 2 * (4 + 24) + (4 + 8));
+    }
+
+    #[test]
+    fn logical_bytes_of_views_count_every_view() {
+        let long = "a value longer than twelve bytes";
+        let views = Arc::new(StringViewArray::from(vec![Some("a"), None, Some(long)])) as ArrayRef;
+        assert_eq!(bytes_of(vec![("v", views.clone())]), 3 * 16 + 1 + long.len() as u64 + 1);
+        assert_eq!(bytes_of(vec![("v", views.slice(2, 1))]), 16 + long.len() as u64 + 1);
+        // A million views of one megabyte: a terabyte.
+        let big = arrow_buffer::Buffer::from(vec![b'b'; 1 << 20]);
+        // A view: length, first 4 bytes, buffer 0, offset 0.
+        let view = (1u128 << 20) | (u128::from(u32::from_le_bytes(*b"bbbb")) << 32);
+        let bomb = Arc::new(BinaryViewArray::try_new(ScalarBuffer::from(vec![view; 1 << 20]), vec![big], None).unwrap()) as ArrayRef;
+        assert_eq!(bytes_of(vec![("v", bomb)]), (1 << 20) * (16 + (1 << 20)));
+        let binary = Arc::new(BinaryViewArray::from(vec![b"xy".as_ref(), b""])) as ArrayRef;
+        assert_eq!(bytes_of(vec![("b", binary)]), 2 * 16 + 2);
+    }
+
+    #[test]
+    fn logical_bytes_of_list_views_and_run_ends_count_what_each_row_covers() {
+        // Every row views all 1000 values of the child.
+        let rows = 1000;
+        let child = Arc::new(StringArray::from_iter_values((0..1000).map(|_| "abcd"))) as ArrayRef;
+        let views = ListViewArray::new(
+            Arc::new(Field::new("item", DataType::Utf8, true)),
+            ScalarBuffer::from(vec![0i32; rows]),
+            ScalarBuffer::from(vec![1000i32; rows]),
+            child,
+            None,
+        );
+        assert_eq!(bytes_of(vec![("l", Arc::new(views) as ArrayRef)]), rows as u64 * (8 + 1000 * (4 + 4)));
+        let runs = RunArray::<Int32Type>::try_new(&Int32Array::from(vec![10, 1_000_000]), &StringArray::from(vec!["ab", "cdef"])).unwrap();
+        let runs = Arc::new(runs) as ArrayRef;
+        assert_eq!(bytes_of(vec![("r", runs.clone())]), 10 * 6 + 999_990 * 8);
+        assert_eq!(bytes_of(vec![("r", runs.slice(5, 10))]), 5 * 6 + 5 * 8);
+    }
+
+    #[test]
+    fn logical_bytes_is_linear_in_the_rows() {
+        // A list view of a million rows over a dictionary of views: each
+        // row covers every value, and measuring takes well under a second.
+        let values = Arc::new(DictionaryArray::new(
+            Int32Array::from_iter_values((0..1000).map(|i| i % 3)),
+            Arc::new(StringViewArray::from(vec!["a value longer than twelve bytes", "b", "c"])),
+        )) as ArrayRef;
+        let rows = 1 << 20;
+        let views = ListViewArray::new(
+            Arc::new(Field::new("item", values.data_type().clone(), true)),
+            ScalarBuffer::from(vec![0i32; rows]),
+            ScalarBuffer::from(vec![1000i32; rows]),
+            values.clone(),
+            None,
+        );
+        let batch = RecordBatch::try_from_iter([("l", Arc::new(views) as ArrayRef)]).unwrap();
+        let started = std::time::Instant::now();
+        let once = bytes_of(vec![("v", values)]);
+        assert_eq!(logical_bytes(&batch), rows as u64 * (8 + once));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     /// Arrays of (nearly) every type, and of the doubtful ones nested.

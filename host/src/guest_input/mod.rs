@@ -46,6 +46,9 @@ pub struct GuestLimits {
     pub max_metadata_bytes: usize,
     /// Fields (nested ones included) of an emitted schema.
     pub max_fields: usize,
+    /// Levels of nesting of an emitted schema's fields (a top-level field
+    /// is at level 1).
+    pub max_nesting: usize,
     /// Messages (schema, dictionaries, batches) of one emitted stream.
     pub max_messages: usize,
     /// Bytes of a guest's error message kept (the record, the manifest, the
@@ -70,7 +73,7 @@ pub const DEFAULT_MAX_CALL_BYTES: u64 = 64 << 20;
 pub const DEFAULT_MAX_MODULE_BYTES: u64 = 256 << 20;
 /// Default of [`GuestLimits::max_module_functions`]: a Rust transform has a
 /// few thousand, the CPython of a Python one some tens of thousands.
-pub const DEFAULT_MAX_MODULE_FUNCTIONS: u64 = 200_000;
+pub const DEFAULT_MAX_MODULE_FUNCTIONS: u64 = 100_000;
 /// Default of [`GuestLimits::compile_timeout`].
 pub const DEFAULT_COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -86,6 +89,7 @@ impl Default for GuestLimits {
             max_handles: 10_000,
             max_metadata_bytes: 64 << 10,
             max_fields: 10_000,
+            max_nesting: 16,
             max_messages: 100_000,
             max_error_bytes: 16 << 10,
             max_log_line_bytes: 4096,

@@ -1,6 +1,7 @@
 //! What a module may cost the host before it is compiled: its functions,
 //! counted by a streaming parse of its sections (the function bodies are
-//! skipped, never read one by one, and nothing is allocated per function).
+//! skipped, never read one by one, and nothing is allocated per function),
+//! and how its size is shown in a refusal.
 
 use wasmparser::{Parser, Payload};
 
@@ -67,6 +68,17 @@ pub fn count_functions(bytes: &[u8]) -> Result<u64, CountError> {
     }
 }
 
+/// A size as the job file writes it: `1 MiB` when it is a whole number of
+/// a unit, else rounded (`5.2 MiB`).
+pub(crate) fn show_size(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    match UNITS.iter().find(|(unit, _)| bytes >= *unit) {
+        Some((unit, name)) if bytes % unit == 0 => format!("{} {name}", bytes / unit),
+        Some(_) => bytesize::ByteSize(bytes).display().iec().to_string(),
+        None => format!("{bytes} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,6 +103,15 @@ mod tests {
         assert_eq!(count_functions(&core).unwrap(), 2, "imports are not counted");
         let nested = wat::parse_str("(component (component (core module (func))) (core module (func) (func)))").unwrap();
         assert_eq!(count_functions(&nested).unwrap(), 3);
+    }
+
+    #[test]
+    fn sizes_show_as_the_job_file_writes_them() {
+        assert_eq!(show_size(1 << 20), "1 MiB");
+        assert_eq!(show_size(256 << 20), "256 MiB");
+        assert_eq!(show_size(3 << 30), "3 GiB");
+        assert_eq!(show_size(5_452_595), "5.2 MiB");
+        assert_eq!(show_size(1000), "1000 bytes");
     }
 
     #[test]

@@ -85,8 +85,8 @@ pub enum ModuleError {
     /// where the store tells the size, else before it is parsed).
     #[error(
         "transform module {location} is {}, over the limit of {} (limits.max_module_size)",
-        bytesize::ByteSize(*.size).display().iec(),
-        bytesize::ByteSize(*.limit).display().iec()
+        bounds::show_size(*.size),
+        bounds::show_size(*.limit)
     )]
     TooLarge {
         /// The module's location.
@@ -477,7 +477,7 @@ fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) ->
         return (
             ErrorKind::InvalidOutput,
             format!(
-                "the guest passed the host more than the per-call limit of {} in one call (an emitted batch, a log line or a scan request); \
+                "the guest passed the host more than the per-call limit of {} in one call (an emitted batch, a log line, a scan request or the error `run` returned); \
                  emit large outputs in several batches (the Rust SDK's emit splits them)\n{detail}",
                 bytesize::ByteSize(limits.guest.max_call_bytes).display().iec()
             ),

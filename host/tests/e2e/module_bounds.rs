@@ -87,7 +87,7 @@ fn a_module_of_a_million_functions_is_refused_in_seconds_and_small_memory() {
         let out = run_measured(args);
         assert_eq!(out.code, 2, "{}", out.stderr);
         assert!(
-            out.stderr.contains("has 1000000 functions, over the limit of 200000 (limits.max_module_functions)"),
+            out.stderr.contains("has 1000000 functions, over the limit of 100000 (limits.max_module_functions)"),
             "{}",
             out.stderr
         );
@@ -168,7 +168,7 @@ fn terminate_after(mut child: Child, needle: &str, after: Duration) -> (i32, Str
 fn sigterm_while_compiling_writes_a_manifest_of_iterations_not_started_and_exits_143() {
     let fx = Fixture::new(100);
     // Under the default limit of functions, and many seconds to compile.
-    let module = many_functions(fx.dir.path(), 100_000);
+    let module = many_functions(fx.dir.path(), 90_000);
     let job = fx.job(module.to_str().unwrap(), &[0, 1, 2], "", "");
     let (code, log, elapsed) = terminate_after(spawn_run(&job, &[]), "compiling the transform", Duration::from_millis(300));
     assert_eq!(code, 143, "{log}");
@@ -195,7 +195,7 @@ fn sigterm_while_guests_sleep_stops_them_at_once_and_exits_143() {
     // signal, and its timeout is longer still.
     let job = fx.job(guests::EVIL, &[0, 1, 2, 3], "delay_ms = 600000", "");
     let child = spawn_run(&job, &["--timeout", "20min"]);
-    let (code, log, elapsed) = terminate_after(child, "running", Duration::from_millis(1500));
+    let (code, log, elapsed) = terminate_after(child, "running iterations=", Duration::from_millis(1500));
     assert_eq!(code, 143, "{log}");
     assert!(elapsed < Duration::from_secs(5), "exited {elapsed:?} after the signal\n{log}");
 
@@ -216,4 +216,25 @@ fn sigterm_while_guests_sleep_stops_them_at_once_and_exits_143() {
         assert_eq!(files_under(&fx.out().join(format!("iter_{n}"))), Vec::<String>::new(), "nothing partial of {n}");
     }
     assert_eq!(stopped, 2, "the two running iterations were stopped, not skipped: {manifest}");
+}
+
+#[test]
+fn sigterm_while_compiling_a_resumed_run_keeps_what_was_committed() {
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &[0, 1], "", "");
+    let out = corral(&[&"run", &job]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The same module and params, one iteration more, compiled afresh.
+    let job = fx.job(guests::EVIL, &[0, 1, 2], "", "");
+    let (code, log, elapsed) = terminate_after(spawn_run(&job, &["--resume"]), "compiling the transform", Duration::from_millis(100));
+    assert_eq!(code, 143, "{log}");
+    assert!(elapsed < Duration::from_secs(4), "exited {elapsed:?} after the signal\n{log}");
+    let manifest = fx.manifest();
+    for n in [0, 1] {
+        assert_eq!(record(&manifest, n)["status"], "succeeded", "carried over: {}", record(&manifest, n));
+        assert!(fx.part(n).exists());
+    }
+    assert_eq!(record(&manifest, 2)["status"], "interrupted", "{}", record(&manifest, 2));
+    assert_eq!(record(&manifest, 2)["error"]["message"], "not started: the run was interrupted");
+    assert_eq!(manifest["summary"]["succeeded"], 2);
 }
