@@ -273,3 +273,17 @@ pub fn record_path(root: &object_store::path::Path, iteration: i64) -> object_st
 pub fn iteration_dir(iteration: i64) -> String {
     format!("iter_{iteration}")
 }
+
+/// A manifest's job for the renderers' tests: every text field `text`
+/// (the name `name`, the params `{"x": text}`), every figure plain.
+#[cfg(test)]
+pub(crate) fn test_job(name: &str, text: &str) -> JobInfo {
+    serde_json::from_value(serde_json::json!({
+        "name": name, "started": text, "finished": "", "host_version": text,
+        "module_sha256": text, "module": text, "config": text, "config_rows": 3,
+        "params": {"x": text}, "limits": {}, "concurrency": 2, "deterministic": false,
+        "peak_rss_bytes": 0, "storage": {}, "storage_requests": 0, "storage_retries": 0,
+        "resumed": false, "shard": null
+    }))
+    .expect("a job's fields")
+}

@@ -92,7 +92,7 @@ fn first_line(message: &str) -> String {
 mod tests {
     use super::*;
     use crate::guest_input::text::is_raw_control;
-    use crate::manifest::{ErrorKind, IterationError, IterationRecord, JobInfo, Summary};
+    use crate::manifest::{ErrorKind, IterationError, IterationRecord, Summary};
 
     const FORGED: &str = "2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded";
 
@@ -102,14 +102,7 @@ mod tests {
         let mut bad = IterationRecord::new(2, "abc", "def");
         bad.error = Some(IterationError { kind: ErrorKind::GuestError, message: message.into(), stderr_tail: None });
         let records = vec![good, bad];
-        let job: JobInfo = serde_json::from_value(serde_json::json!({
-            "name": name, "started": "", "finished": "", "host_version": "0.1.0",
-            "module_sha256": "abc", "module": "m.wasm", "config": "c.csv", "config_rows": 2,
-            "params": {}, "limits": {}, "concurrency": 2, "deterministic": false,
-            "peak_rss_bytes": 0, "storage": {}, "storage_requests": 0, "storage_retries": 0,
-            "resumed": false, "shard": null
-        }))
-        .unwrap();
+        let job = crate::manifest::test_job(name, "");
         Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
     }
 

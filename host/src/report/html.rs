@@ -288,7 +288,7 @@ fn table(page: &mut String, records: &[IterationRecord]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{ErrorKind, IterationError, JobInfo, Summary};
+    use crate::manifest::{ErrorKind, IterationError, Summary};
 
     fn manifest() -> Manifest {
         let mut good = IterationRecord::new(1, "abc", "def");
@@ -303,14 +303,7 @@ mod tests {
             stderr_tail: Some("</pre><img src=x onerror=alert(2)>\"'&".into()),
         });
         let records = vec![good, bad];
-        let job: JobInfo = serde_json::from_value(serde_json::json!({
-            "name": "evil <b>job</b>", "started": "", "finished": "", "host_version": "0.1.0",
-            "module_sha256": "abc", "module": "m.wasm", "config": "c.csv", "config_rows": 3,
-            "params": {"x": "</script>"}, "limits": {}, "concurrency": 2, "deterministic": false,
-            "peak_rss_bytes": 0, "storage": {}, "storage_requests": 0, "storage_retries": 0,
-            "resumed": false, "shard": null
-        }))
-        .unwrap();
+        let job = crate::manifest::test_job("evil <b>job</b>", "</script>");
         Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
     }
 

@@ -112,7 +112,7 @@ fn inert(line: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::guest_input::text::is_raw_control;
-    use crate::manifest::{ErrorKind, IterationError, JobInfo, Summary};
+    use crate::manifest::{ErrorKind, IterationError, Summary};
 
     pub(crate) const FORGED: &str = "2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded";
 
@@ -128,14 +128,7 @@ pub(crate) mod tests {
         bad.wall_ms = 10;
         bad.error = Some(IterationError { kind: ErrorKind::Trap, message: evil.clone(), stderr_tail: Some(evil.clone()) });
         let records = vec![good, bad];
-        let job: JobInfo = serde_json::from_value(serde_json::json!({
-            "name": evil, "started": evil, "finished": "", "host_version": evil,
-            "module_sha256": evil, "module": evil, "config": evil, "config_rows": 3,
-            "params": {"x": evil}, "limits": {}, "concurrency": 2, "deterministic": false,
-            "peak_rss_bytes": 0, "storage": {}, "storage_requests": 0, "storage_retries": 0,
-            "resumed": false, "shard": null
-        }))
-        .unwrap();
+        let job = crate::manifest::test_job(&evil, &evil);
         Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
     }
 
