@@ -23,7 +23,7 @@ pub const ROWS: usize = 20_000;
 
 /// The limits `mix.toml`'s header says to run with (as the e2e test does),
 /// in pairs.
-const FLAGS: [[&str; 2]; 4] = [["--fuel", "2000000000"], ["--memory", "256MiB"], ["--timeout", "2s"], ["--max-output", "64MiB"]];
+const FLAGS: [[&str; 2]; 4] = [["--fuel", "2000000000"], ["--memory", "256MiB"], ["--timeout", "2s"], ["--max-output", "16MiB"]];
 
 /// The bounds `host/tests/e2e/mixed_run.rs` asserts, on a debug build: the
 /// host's peak RSS (`job.peak_rss_bytes`) and the run's wall

@@ -389,7 +389,7 @@ fn an_error_of_32_mb_is_cut_to_16_kib() {
 }
 
 #[test]
-fn an_error_of_100_mb_is_refused_at_the_per_call_limit_not_kept() {
+fn an_error_of_80_mb_is_refused_at_the_per_call_limit_not_kept() {
     let run = hostile(2_000, "error-over-call-limit", &["--memory", "1GiB"]);
     let message = run.exits(1).failed_as("invalid_output");
     contains(&message, "per-call limit");

@@ -52,7 +52,7 @@ fn three_hundred_iterations_a_third_hostile_leave_the_good_ones_right_and_the_ho
     let job = fx.job(guests::EVIL, &iterations, &params, "partition_by = \"some_column\"");
     let out = corral(&[
         &"run", &job, &"--max-workers", &"2", &"--fuel", &"2000000000", &"--memory", &"256MiB", &"--timeout", &"2s",
-        &"--max-output", &"64MiB", &"--log-format", &"json",
+        &"--max-output", &"16MiB", &"--log-format", &"json",
     ]);
     assert_eq!(out.code, 1, "stderr:\n{}", &out.stderr[out.stderr.len().saturating_sub(4000)..]);
     let manifest = fx.manifest();
