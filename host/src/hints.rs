@@ -50,7 +50,9 @@ pub fn for_module(error: &ModuleError) -> Option<&'static str> {
 /// the log lines still waiting to be written.
 pub fn print_error(error: &dyn std::fmt::Display, hint: Option<&str>) {
     crate::logging::flush();
-    eprintln!("error: {error}");
+    // A module's validator echoes the module's names: inert, like any
+    // text that may come from a guest.
+    eprintln!("error: {}", crate::guest_input::text::block(&error.to_string(), 64 << 10));
     if let Some(hint) = hint {
         eprintln!("hint: {hint}");
     }

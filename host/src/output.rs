@@ -109,6 +109,9 @@ impl OutputError {
 /// the deadline checked between them, so that writing one large emitted
 /// batch cannot run the host past the iteration's timeout or a shutdown.
 const WRITE_SLICE_BYTES: u64 = 8 << 20;
+/// Rows of a batch written in one slice, at most (a slice of zero-width
+/// values has no bytes to measure it by).
+const WRITE_SLICE_ROWS: usize = 1 << 20;
 /// A streamed output's row group is flushed once its buffered data reaches
 /// this size (as well as at Parquet's default of 1M rows), so that the host
 /// memory an iteration's writer holds is bounded by bytes, not only rows.
@@ -383,7 +386,10 @@ impl OutputSink {
         if self.rows.saturating_add(batch.num_rows() as u64) > self.max_rows {
             return Err(OutputError::TooManyRows { cap: self.max_rows });
         }
-        let size = crate::guest_input::ipc::logical_bytes(batch);
+        // Every row costs a byte at least: columns of zero-width values
+        // (`FixedSizeBinary(0)`) hold no data, yet a billion rows of them
+        // are a billion values to write.
+        let size = crate::guest_input::ipc::logical_bytes(batch).saturating_add(batch.num_rows() as u64);
         let emitted = self.arrow_bytes.saturating_add(size);
         if emitted > self.max_bytes {
             return Err(OutputError::TooLarge { cap: self.max_bytes, emitted });
@@ -447,7 +453,7 @@ impl OutputSink {
         let rows = batch.num_rows();
         let bytes = crate::guest_input::ipc::logical_bytes(batch);
         let slices = usize::try_from(bytes / WRITE_SLICE_BYTES).unwrap_or(usize::MAX).clamp(1, rows.max(1));
-        let step = rows.div_ceil(slices).max(1);
+        let step = rows.div_ceil(slices).clamp(1, WRITE_SLICE_ROWS);
         let mut offset = 0;
         loop {
             deadline.check()?;

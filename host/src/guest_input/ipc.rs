@@ -40,6 +40,7 @@ use arrow_ipc::{Endianness, MessageHeader, MetadataVersion};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, UnionMode};
 
 use super::GuestLimits;
+use crate::deadline::{Deadline, Stop};
 
 /// How every message about bytes that are not a well-formed stream starts.
 pub const MALFORMED: &str = "not a well-formed Arrow IPC stream: ";
@@ -68,13 +69,28 @@ pub struct Emitted {
 /// schema against `limits` and [`check_writable`], before arrow decodes it
 /// (with its own validation, and a panic of arrow's caught as an error).
 pub fn decode_emit(bytes: Vec<u8>, limits: &GuestLimits) -> Result<Emitted, String> {
+    match decode_emit_until(bytes, limits, &Deadline::never()) {
+        Ok(result) => result,
+        Err(stop) => Err(stop.to_string()),
+    }
+}
+
+/// [`decode_emit`], checking `deadline` before each message is decoded:
+/// `Err` if it passed (the iteration's timeout, or a shutdown).
+pub fn decode_emit_until(bytes: Vec<u8>, limits: &GuestLimits, deadline: &Deadline) -> Result<Result<Emitted, String>, Stop> {
     let ipc_bytes = bytes.len() as u64;
     // The messages name the guest's fields: made inert, and bounded.
     let inert = |message: String| super::text::line(&message, limits.max_error_bytes);
-    let plan = validate_stream(&bytes, limits).map_err(inert)?;
-    let batches = decode(bytes, plan).map_err(inert)?;
+    let plan = match validate_stream(&bytes, limits) {
+        Ok(plan) => plan,
+        Err(message) => return Ok(Err(inert(message))),
+    };
+    let batches = match decode(bytes, plan, deadline)? {
+        Ok(batches) => batches,
+        Err(message) => return Ok(Err(inert(message))),
+    };
     let logical_bytes = batches.iter().fold(0u64, |sum, batch| sum.saturating_add(logical_bytes(batch)));
-    Ok(Emitted { batches, ipc_bytes, logical_bytes })
+    Ok(Ok(Emitted { batches, ipc_bytes, logical_bytes }))
 }
 
 fn malformed(detail: impl std::fmt::Display) -> String {
@@ -219,6 +235,13 @@ fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Plan, String> {
     // looks each one's field up among all the fields: a flood of them
     // costs the fields times the messages).
     let most = dictionaries.len().saturating_mul(record_batches + 1);
+    let fields = schema.flattened_fields().len();
+    if dictionary_batches.saturating_mul(fields) > MAX_DICTIONARY_FIELD_VISITS {
+        return Err(format!(
+            "the stream has {dictionary_batches} dictionary batches for a schema of {fields} fields, over the limit of {MAX_DICTIONARY_FIELD_VISITS} for the two multiplied \
+             (each dictionary batch is looked up among all the fields)"
+        ));
+    }
     if dictionary_batches > most {
         return Err(format!(
             "the stream has {dictionary_batches} dictionary batches for {} dictionaries and {record_batches} record batches; \
@@ -228,6 +251,10 @@ fn validate_stream(bytes: &[u8], limits: &GuestLimits) -> Result<Plan, String> {
     }
     Ok(Plan { schema, spans })
 }
+
+/// Dictionary batches times the schema's fields, at most: arrow's reader
+/// looks each dictionary batch's field up among all the fields.
+const MAX_DICTIONARY_FIELD_VISITS: usize = 10_000_000;
 
 /// What [`validate_stream`] found: the schema, and where each dictionary
 /// batch and record batch lies.
@@ -354,6 +381,12 @@ fn validate_batch<'s>(
         }
     }
     let mut lengths = Vec::new();
+    // Buffers in order, none overlapping another, each at an 8-byte offset
+    // (as the format says and every writer writes them): together they are
+    // at most the body, and arrow never copies a misaligned one (it copies
+    // each whole: 10,000 columns sharing one misaligned 60 MiB buffer
+    // would be 600 GB).
+    let mut previous_end = 0i64;
     for (i, buffer) in header.buffers().into_iter().flatten().enumerate() {
         let (offset, length) = (buffer.offset(), buffer.length());
         lengths.push(length);
@@ -363,6 +396,15 @@ fn validate_batch<'s>(
                 "message {n}: buffer {i} (at offset {offset}, {length} bytes) lies outside the message's body of {body_length} bytes"
             )));
         }
+        if offset < previous_end {
+            return Err(malformed(format!(
+                "message {n}: buffer {i} (at offset {offset}) overlaps the buffer before it (which ends at {previous_end}); buffers follow each other"
+            )));
+        }
+        if offset % 8 != 0 {
+            return Err(malformed(format!("message {n}: buffer {i} is at offset {offset}, not a multiple of 8")));
+        }
+        previous_end = end.unwrap_or(body_length);
     }
     let mut variadic = Vec::new();
     for count in header.variadicBufferCounts().into_iter().flatten() {
@@ -480,8 +522,9 @@ impl Walk<'_> {
 /// `Utf8View` again: arrow checks each view's bytes in turn, and 100,000
 /// views of one megabyte take it 100 GB of checking, where here a buffer
 /// valid as a whole is checked once and each view's ends in constant time.
-fn decode(bytes: Vec<u8>, plan: Plan) -> Result<Vec<RecordBatch>, String> {
-    let run = move || {
+fn decode(bytes: Vec<u8>, plan: Plan, deadline: &Deadline) -> Result<Result<Vec<RecordBatch>, String>, Stop> {
+    let mut stopped = None;
+    let run = || {
         let stream_bytes = bytes.len();
         let buffer = Buffer::from_vec(bytes);
         let schema = Arc::new(plan.schema);
@@ -492,6 +535,10 @@ fn decode(bytes: Vec<u8>, plan: Plan) -> Result<Vec<RecordBatch>, String> {
         let mut restore = Restore::new(stream_bytes);
         let mut batches = Vec::new();
         for span in &plan.spans {
+            if let Err(stop) = deadline.check() {
+                stopped = Some(stop);
+                return Ok(Vec::new());
+            }
             let message = verify_message(&buffer[span.metadata.clone()]).map_err(malformed)?;
             let body = buffer.slice_with_length(span.body.start, span.body.len());
             let version = message.version();
@@ -505,9 +552,13 @@ fn decode(bytes: Vec<u8>, plan: Plan) -> Result<Vec<RecordBatch>, String> {
         }
         Ok(batches)
     };
-    match catch_unwind(AssertUnwindSafe(run)) {
+    let result = match catch_unwind(AssertUnwindSafe(run)) {
         Ok(result) => result,
         Err(panic) => Err(malformed(format!("decoding it panicked: {}", panic_message(panic.as_ref())))),
+    };
+    match stopped {
+        Some(stop) => Err(stop),
+        None => Ok(result),
     }
 }
 
@@ -1355,6 +1406,26 @@ pub(crate) mod tests {
             put_i64(&mut lie, at, value);
             assert_malformed(&refused(lie), needle);
         }
+    }
+
+    #[test]
+    fn overlapping_or_misaligned_buffers_are_refused() {
+        // A misaligned buffer would be copied whole by arrow, for every
+        // column that names it.
+        let bytes = stream(&[ids(1234)]);
+        let batch = messages(&bytes)[1].clone();
+        let mut lie = bytes.clone();
+        let at = struct_at(&lie, &batch, 1, false);
+        put_i64(&mut lie, at, 4);
+        assert_malformed(&refused(lie), "buffer 1 is at offset 4, not a multiple of 8");
+        // Strings: validity, offsets, then values; values laid over the offsets.
+        let names = Arc::new(StringArray::from(vec!["alpha", "beta", "gamma"])) as ArrayRef;
+        let bytes = stream(&[RecordBatch::try_from_iter([("s", names)]).unwrap()]);
+        let batch = messages(&bytes)[1].clone();
+        let mut lie = bytes.clone();
+        let at = struct_at(&lie, &batch, 2, false);
+        put_i64(&mut lie, at, 0);
+        assert_malformed(&refused(lie), "buffer 2 (at offset 0) overlaps the buffer before it");
     }
 
     #[test]

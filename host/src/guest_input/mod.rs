@@ -67,6 +67,10 @@ pub struct GuestLimits {
     pub compile_timeout: std::time::Duration,
 }
 
+/// Bytes each guest log line (or line of stdout or stderr) counts against
+/// its budget besides its own: what the host's line around it costs.
+pub const LOG_LINE_OVERHEAD: u64 = 128;
+
 /// Default of [`GuestLimits::max_call_bytes`].
 pub const DEFAULT_MAX_CALL_BYTES: u64 = 64 << 20;
 /// Default of [`GuestLimits::max_module_bytes`].

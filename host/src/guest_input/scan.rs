@@ -34,6 +34,12 @@ pub fn validate(request: ScanRequest, limits: &GuestLimits) -> Result<ScanReques
                 limits.max_scan_text_bytes
             )));
         }
+        // A column named twice would be handed over (and encoded) twice
+        // per batch: 4,096 times one text column is gigabytes a batch.
+        let mut seen = std::collections::HashSet::with_capacity(columns.len());
+        if let Some(name) = columns.iter().find(|c| !seen.insert(c.as_str())) {
+            return Err(refused(format!("the projection names `{}` more than once", super::text::line(name, 200))));
+        }
     }
     if request.filter.len() > limits.max_scan_comparisons {
         return Err(refused(format!(
@@ -75,7 +81,7 @@ pub fn clamp_batch_rows(requested: Option<u32>, default_rows: usize, row_bytes: 
         return requested;
     }
     let by_bytes = MAX_SCAN_BATCH_BYTES / row_bytes.max(1);
-    requested.min(limits.max_scan_batch_rows).min(by_bytes.max(default_rows)).max(1)
+    requested.min(limits.max_scan_batch_rows).min(by_bytes).max(default_rows)
 }
 
 #[cfg(test)]
@@ -85,7 +91,7 @@ mod tests {
 
     fn request(columns: usize, comparisons: usize) -> ScanRequest {
         ScanRequest {
-            columns: Some(vec!["id".to_owned(); columns]),
+            columns: Some((0..columns).map(|i| format!("c{i}")).collect()),
             filter: (0..comparisons)
                 .map(|i| Comparison { column: "k".into(), op: CmpOp::Eq, value: Literal::Int(i as i64) })
                 .collect(),
@@ -114,6 +120,7 @@ mod tests {
                 "a text literal of 1048576 bytes, over the limit of 65536",
             ),
             (ScanRequest { columns: Some(vec!["c".repeat(70_000)]), ..Default::default() }, "a column name of 70000 bytes"),
+            (ScanRequest { columns: Some(vec!["id".into(); 4096]), ..Default::default() }, "the projection names `id` more than once"),
             (
                 ScanRequest {
                     filter: vec![Comparison { column: "c".repeat(70_000), op: CmpOp::Eq, value: Literal::Null }],
@@ -141,6 +148,7 @@ mod tests {
         assert_eq!(clamp_batch_rows(Some(u32::MAX), 65_536, 100, &limits), MAX_SCAN_BATCH_BYTES / 100);
         // Never below the job's own batch size.
         assert_eq!(clamp_batch_rows(Some(u32::MAX), 65_536, 1 << 20, &limits), 65_536);
+        assert_eq!(clamp_batch_rows(Some(2_000_001), 2_000_000, 8, &limits), 2_000_000);
     }
 }
 

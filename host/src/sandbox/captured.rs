@@ -91,7 +91,8 @@ impl CapturedOutput {
                 if byte != b'\n' {
                     state.line.push(byte);
                 }
-                state.forwarded += line.len() as u64 + 1;
+                // Empty lines are not free: each costs a host line.
+                state.forwarded += line.len() as u64 + crate::guest_input::LOG_LINE_OVERHEAD;
                 tracing::info!(target: "corral::guest", iteration = self.iteration, stream = self.stream, "{line}");
                 if state.forwarded >= FORWARD_BYTES {
                     tracing::warn!(
@@ -202,6 +203,14 @@ mod tests {
         let log = logged(|| out.accept(long.as_bytes()));
         assert_eq!(log.matches('x').count(), LINE_BYTES * 2 + 10, "{log}");
         assert_eq!(log.lines().count(), 3);
+    }
+
+    #[test]
+    fn empty_lines_count_against_the_budget() {
+        let out = CapturedOutput::new(1, "stdout");
+        let log = logged(|| out.accept(&vec![b'\n'; 1 << 20]));
+        let most = (FORWARD_BYTES / crate::guest_input::LOG_LINE_OVERHEAD) as usize + 2;
+        assert!(log.lines().count() <= most, "{} lines logged", log.lines().count());
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl MemoryLimiter {
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let total = self.current - current.min(self.current) + desired;
+        let total = (self.current - current.min(self.current)).saturating_add(desired);
         if total > self.cap {
             self.hit = Some(total);
             // Refusing makes `memory.grow` return -1; Rust's allocator then

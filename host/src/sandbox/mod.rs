@@ -442,6 +442,11 @@ impl Sandbox {
                 CommitError::Refused(OutputError::Stopped(Stop::Timeout)) => failure(ErrorKind::Timeout, timeout_message(self.limits.timeout)),
                 CommitError::Refused(OutputError::Stopped(Stop::Interrupted)) => failure(ErrorKind::Interrupted, INTERRUPTED.into()),
                 CommitError::Refused(refused) => failure(ErrorKind::InvalidOutput, refused.to_string()),
+                // The writer's own errors are about the data; storage's
+                // reach it as `External`.
+                CommitError::Parquet(e) if !matches!(e, parquet::errors::ParquetError::External(_)) => {
+                    failure(ErrorKind::InvalidOutput, format!("completing the output failed: {e}"))
+                }
                 e => failure(ErrorKind::Storage, format!("completing the output failed: {e}")),
             }),
             Err(error) => {
@@ -473,7 +478,8 @@ fn classify(error: &wasmtime::Error, state: &IterationState, limits: &Limits) ->
         None => {}
     }
     // wasmtime's per-call limit on the data a guest passes the host.
-    if detail.contains("fuel allocated for hostcalls has been exhausted") {
+    // The root cause only: the backtrace holds the guest's function names.
+    if error.root_cause().to_string().contains("fuel allocated for hostcalls has been exhausted") {
         return (
             ErrorKind::InvalidOutput,
             format!(

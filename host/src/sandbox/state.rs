@@ -224,7 +224,9 @@ impl host::Host for IterationState {
         if self.log_bytes >= budget {
             return Ok(());
         }
-        self.log_bytes += message.len() as u64;
+        // Each line costs its bytes and a host line's own (time, level,
+        // iteration): empty lines are not free.
+        self.log_bytes += message.len() as u64 + guest_input::LOG_LINE_OVERHEAD;
         // Inert and short: one guest line can never look like a host line.
         let message = text::line(&message, self.limits.max_log_line_bytes);
         let iteration = self.iteration;
@@ -274,9 +276,10 @@ impl host::Host for IterationState {
         if self.failure.is_some() {
             return Ok(Err("an earlier emit failed; this iteration's output is discarded".into()));
         }
-        let emitted = match guest_input::ipc::decode_emit(batch, &self.limits) {
-            Ok(emitted) => emitted,
-            Err(message) => return Ok(Err(self.fail(HostFailure::InvalidOutput(message)))),
+        let emitted = match guest_input::ipc::decode_emit_until(batch, &self.limits, &self.deadline) {
+            Ok(Ok(emitted)) => emitted,
+            Ok(Err(message)) => return Ok(Err(self.fail(HostFailure::InvalidOutput(message)))),
+            Err(stop) => return Err(wasmtime::Error::new(stop)),
         };
         let sink = self.sink.as_mut().expect("the sink lives until the call returns");
         // The batches of one stream share its buffer: the first holds it.
