@@ -28,24 +28,32 @@ pub fn time_command(mut make: impl FnMut() -> Command, runs: usize, what: &str) 
     Ok(times)
 }
 
-/// What one run of a process measured by [`time_with_rss`] gave.
+/// What one run of a process measured by [`time_process`] gave.
 #[derive(Clone, Copy, Debug)]
 pub struct TimedRun {
     /// From spawn to exit.
     pub wall: Duration,
+    /// Its CPU time, user + sys, as `/usr/bin/time` reports it (`%U` +
+    /// `%S`: the kernel's `ru_utime` + `ru_stime` of the child, to 10 ms).
+    pub cpu: Duration,
     /// Its maximum resident set size, bytes, as `/usr/bin/time` reports it
     /// (`%M`: the kernel's `ru_maxrss` of the child).
     pub max_rss: u64,
 }
 
-/// Where [`time_with_rss`] finds GNU time.
+/// Where [`time_process`] finds GNU time.
 pub const GNU_TIME: &str = "/usr/bin/time";
 
-/// Runs `command` once under `/usr/bin/time -f %M`, its report written to
-/// `report` (a scratch file); fails unless it exits with one of `codes`.
-pub fn time_with_rss(command: &Command, report: &Path, codes: &[i32], what: &str) -> anyhow::Result<TimedRun> {
+/// The report [`time_process`] asks GNU time for: user and sys seconds,
+/// max RSS in KiB.
+const GNU_TIME_FORMAT: &str = "%U %S %M";
+
+/// Runs `command` once under `/usr/bin/time -f '%U %S %M'`, its report
+/// written to `report` (a scratch file, overwritten); fails unless it exits
+/// with one of `codes`. The wall is timed here, spawn to exit.
+pub fn time_process(command: &Command, report: &Path, codes: &[i32], what: &str) -> anyhow::Result<TimedRun> {
     let mut timed = Command::new(GNU_TIME);
-    timed.arg("-f").arg("%M").arg("-o").arg(report).arg(command.get_program()).args(command.get_args());
+    timed.arg("-f").arg(GNU_TIME_FORMAT).arg("-o").arg(report).arg(command.get_program()).args(command.get_args());
     let started = Instant::now();
     let output = timed.output().with_context(|| format!("starting {what} under {GNU_TIME}"))?;
     let wall = started.elapsed();
@@ -57,17 +65,28 @@ pub fn time_with_rss(command: &Command, report: &Path, codes: &[i32], what: &str
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    // GNU time writes "Command exited with non-zero status N" first when
-    // the child fails; the figure is the last line.
     let text = std::fs::read_to_string(report).with_context(|| format!("reading {}", report.display()))?;
-    let kib: u64 = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| l.trim().parse().ok())
-        .with_context(|| format!("no max RSS in {GNU_TIME}'s report: {text:?}"))?;
-    eprintln!("  {what}: {:.2}s, exit {}, max RSS {} MiB", wall.as_secs_f64(), code.unwrap_or(-1), kib / 1024);
-    Ok(TimedRun { wall, max_rss: kib * 1024 })
+    let (cpu, max_rss) = parse_time_report(&text).with_context(|| format!("no `{GNU_TIME_FORMAT}` in {GNU_TIME}'s report: {text:?}"))?;
+    eprintln!(
+        "  {what}: {:.2}s, CPU {:.2}s, exit {}, max RSS {} MiB",
+        wall.as_secs_f64(),
+        cpu.as_secs_f64(),
+        code.unwrap_or(-1),
+        max_rss >> 20
+    );
+    Ok(TimedRun { wall, cpu, max_rss })
+}
+
+/// The CPU time (user + sys) and max RSS (bytes) of GNU time's report in
+/// [`GNU_TIME_FORMAT`]. GNU time writes "Command exited with non-zero
+/// status N" first when the child fails; the figures are the last line.
+fn parse_time_report(text: &str) -> Option<(Duration, u64)> {
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let [user, sys, kib] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let seconds = user.parse::<f64>().ok()? + sys.parse::<f64>().ok()?;
+    Some((Duration::try_from_secs_f64(seconds).ok()?, kib.parse::<u64>().ok()? * 1024))
 }
 
 /// The median of `values` (times or rates, never NaN).
@@ -107,4 +126,17 @@ pub fn time_to_first_output(manifest: &serde_json::Value, spawned: SystemTime) -
 
 fn humantime_parse(text: &str) -> anyhow::Result<SystemTime> {
     humantime::parse_rfc3339(text).with_context(|| format!("`{text}` is not RFC 3339"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gnu_time_reports_are_read_from_their_last_line() {
+        assert_eq!(parse_time_report("1.25 0.50 2048\n"), Some((Duration::from_millis(1750), 2048 * 1024)));
+        assert_eq!(parse_time_report("Command exited with non-zero status 1\n0.01 0.02 100\n"), Some((Duration::from_millis(30), 100 * 1024)));
+        assert_eq!(parse_time_report("2048\n"), None);
+        assert_eq!(parse_time_report(""), None);
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, ensure};
 
 use crate::cases::{Bench, settle_disk};
-use crate::measure::{TimedRun, manifest, median, mib, secs, time_with_rss};
+use crate::measure::{TimedRun, manifest, median, mib, secs, time_process};
 
 /// Iterations of the run, 0..ITERATIONS.
 pub const ITERATIONS: i64 = 300;
@@ -153,7 +153,7 @@ impl Bench {
         let dir = |what: &str| self.work.join(format!("out_mixed_{what}_{stamp}"));
         // One untimed iteration fills the compiled-module cache.
         let warm = self.corral(&good_job, &["--iterations", "0", "--out", &dir("warm").display().to_string()]);
-        time_with_rss(&warm, &report, &[0], "corral mixed (warm-up)")?;
+        time_process(&warm, &report, &[0], "corral mixed (warm-up)")?;
 
         let (mut mixed, mut good) = (Vec::new(), Vec::new());
         for run in 0..self.runs {
@@ -166,7 +166,7 @@ impl Bench {
                 settle_disk()?;
                 // corral exits 1 when an iteration failed, as the hostile ones do.
                 let codes: &[i32] = if hostile_on { &[1] } else { &[0] };
-                let process = time_with_rss(&self.corral(job, &run_args), &report, codes, &format!("corral {name}, run {}/{}", run + 1, self.runs))?;
+                let process = time_process(&self.corral(job, &run_args), &report, codes, &format!("corral {name}, run {}/{}", run + 1, self.runs))?;
                 let m = manifest(&out)?;
                 let by_outcome = check(&m, &mix, hostile_on, &expected_rows).with_context(|| format!("the {name} run {}", run + 1))?;
                 runs.push(Measured {
