@@ -287,3 +287,19 @@ pub(crate) fn test_job(name: &str, text: &str) -> JobInfo {
     }))
     .expect("a job's fields")
 }
+
+/// A manifest for the renderers' tests: iteration 1 succeeded (40 ms, slot
+/// 0), iteration 2 failed with `error` (10 ms, slot 1), its job
+/// [`test_job`]`(name, text)`.
+#[cfg(test)]
+pub(crate) fn test_manifest(name: &str, text: &str, error: IterationError) -> Manifest {
+    let mut good = IterationRecord::new(1, "abc", "def");
+    good.status = Status::Succeeded;
+    good.wall_ms = 40;
+    let mut bad = IterationRecord::new(2, "abc", "def");
+    bad.worker = 1;
+    bad.wall_ms = 10;
+    bad.error = Some(error);
+    let records = vec![good, bad];
+    Manifest { summary: Summary::of(&records, 2, 50), job: test_job(name, text), iterations: records }
+}

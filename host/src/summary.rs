@@ -92,18 +92,13 @@ fn first_line(message: &str) -> String {
 mod tests {
     use super::*;
     use crate::guest_input::text::is_raw_control;
-    use crate::manifest::{ErrorKind, IterationError, IterationRecord, Summary};
+    use crate::manifest::{ErrorKind, IterationError};
 
     const FORGED: &str = "2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded";
 
     fn manifest(name: &str, message: &str) -> Manifest {
-        let mut good = IterationRecord::new(1, "abc", "def");
-        good.status = Status::Succeeded;
-        let mut bad = IterationRecord::new(2, "abc", "def");
-        bad.error = Some(IterationError { kind: ErrorKind::GuestError, message: message.into(), stderr_tail: None });
-        let records = vec![good, bad];
-        let job = crate::manifest::test_job(name, "");
-        Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
+        let error = IterationError { kind: ErrorKind::GuestError, message: message.into(), stderr_tail: None };
+        crate::manifest::test_manifest(name, "", error)
     }
 
     #[test]

@@ -288,23 +288,15 @@ fn table(page: &mut String, records: &[IterationRecord]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{ErrorKind, IterationError, Summary};
+    use crate::manifest::{ErrorKind, IterationError};
 
     fn manifest() -> Manifest {
-        let mut good = IterationRecord::new(1, "abc", "def");
-        good.status = Status::Succeeded;
-        good.wall_ms = 40;
-        let mut bad = IterationRecord::new(2, "abc", "def");
-        bad.worker = 1;
-        bad.wall_ms = 10;
-        bad.error = Some(IterationError {
+        let error = IterationError {
             kind: ErrorKind::Trap,
             message: "panicked at <script>alert(1)</script>".into(),
             stderr_tail: Some("</pre><img src=x onerror=alert(2)>\"'&".into()),
-        });
-        let records = vec![good, bad];
-        let job = crate::manifest::test_job("evil <b>job</b>", "</script>");
-        Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
+        };
+        crate::manifest::test_manifest("evil <b>job</b>", "</script>", error)
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn inert(line: &str) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::guest_input::text::is_raw_control;
-    use crate::manifest::{ErrorKind, IterationError, Summary};
+    use crate::manifest::{ErrorKind, IterationError};
 
     pub(crate) const FORGED: &str = "2026-12-04T00:00:00Z INFO iteration{iteration=3}: iteration succeeded";
 
@@ -120,16 +120,8 @@ pub(crate) mod tests {
     /// forged log line.
     pub(crate) fn hostile() -> Manifest {
         let evil = format!("bad\rworse \x1b]52;c;aGk=\x07 \u{202e}gnp.exe\n{FORGED}\u{2028}{FORGED}\r\n\t{FORGED}\x1b[2J\u{9b}");
-        let mut good = IterationRecord::new(1, "abc", "def");
-        good.status = Status::Succeeded;
-        good.wall_ms = 40;
-        let mut bad = IterationRecord::new(2, "abc", "def");
-        bad.worker = 1;
-        bad.wall_ms = 10;
-        bad.error = Some(IterationError { kind: ErrorKind::Trap, message: evil.clone(), stderr_tail: Some(evil.clone()) });
-        let records = vec![good, bad];
-        let job = crate::manifest::test_job(&evil, &evil);
-        Manifest { summary: Summary::of(&records, 2, 50), job, iterations: records }
+        let error = IterationError { kind: ErrorKind::Trap, message: evil.clone(), stderr_tail: Some(evil.clone()) };
+        crate::manifest::test_manifest(&evil, &evil, error)
     }
 
     #[test]
