@@ -293,8 +293,9 @@ pub struct OutputSink {
     format: Arc<ParquetFormat>,
     writer: Option<Writer>,
     /// The batches held back while the output is under
-    /// [`SMALL_OUTPUT_BYTES`] and no writer is begun.
-    held: Vec<RecordBatch>,
+    /// [`SMALL_OUTPUT_BYTES`] and no writer is begun, each with its bytes
+    /// of data.
+    held: Vec<(RecordBatch, u64)>,
     /// Host memory the held batches keep alive (their streams' buffers,
     /// schemas and metadata included), at least their data.
     held_bytes: u64,
@@ -369,7 +370,8 @@ impl OutputSink {
     }
 
     /// Checks `batch` against the first batch's schema (the first against
-    /// what Parquet can store) and the caps; returns its bytes of data.
+    /// what Parquet can store) and the caps; returns its bytes of data
+    /// ([`crate::guest_input::ipc::logical_bytes`]).
     pub fn check(&self, batch: &RecordBatch) -> Result<u64, OutputError> {
         match &self.schema {
             Some(expected) => {
@@ -386,15 +388,12 @@ impl OutputSink {
         if self.rows.saturating_add(batch.num_rows() as u64) > self.max_rows {
             return Err(OutputError::TooManyRows { cap: self.max_rows });
         }
-        // Every row costs a byte at least: columns of zero-width values
-        // (`FixedSizeBinary(0)`) hold no data, yet a billion rows of them
-        // are a billion values to write.
-        let size = crate::guest_input::ipc::logical_bytes(batch).saturating_add(batch.num_rows() as u64);
-        let emitted = self.arrow_bytes.saturating_add(size);
+        let data = crate::guest_input::ipc::logical_bytes(batch);
+        let emitted = self.arrow_bytes.saturating_add(counted_bytes(data, batch));
         if emitted > self.max_bytes {
             return Err(OutputError::TooLarge { cap: self.max_bytes, emitted });
         }
-        Ok(size)
+        Ok(data)
     }
 
     /// Appends `batch`: held back while the output is small (nothing is
@@ -407,7 +406,8 @@ impl OutputSink {
     /// [`OutputSink::write`] of a batch that keeps `holds` bytes of host
     /// memory alive while it is held (an emitted stream's whole buffer).
     pub async fn write_sized(&mut self, batch: &RecordBatch, holds: u64) -> Result<(), OutputError> {
-        let size = self.check(batch)?;
+        let data = self.check(batch)?;
+        let size = counted_bytes(data, batch);
         if self.schema.is_none() {
             self.schema = Some(batch.schema());
         }
@@ -415,7 +415,7 @@ impl OutputSink {
         self.batches += 1;
         self.rows += batch.num_rows() as u64;
         if self.writer.is_none() {
-            self.held.push(batch.clone());
+            self.held.push((batch.clone(), data));
             self.held_bytes = self.held_bytes.saturating_add(holds.max(size));
             if self.arrow_bytes < SMALL_OUTPUT_BYTES && self.held_bytes < SMALL_OUTPUT_BYTES {
                 return Ok(());
@@ -424,7 +424,7 @@ impl OutputSink {
             self.begin(false)?;
             return self.write_held().await;
         }
-        Self::write_to(self.writer.as_mut().expect("begun"), batch, &self.deadline).await
+        Self::write_to(self.writer.as_mut().expect("begun"), batch, data, &self.deadline).await
     }
 
     /// Begins the Parquet file, with the settings of a small output or a
@@ -440,18 +440,17 @@ impl OutputSink {
     async fn write_held(&mut self) -> Result<(), OutputError> {
         let writer = self.writer.as_mut().expect("begun");
         self.held_bytes = 0;
-        for batch in std::mem::take(&mut self.held) {
-            Self::write_to(writer, &batch, &self.deadline).await?;
+        for (batch, data) in std::mem::take(&mut self.held) {
+            Self::write_to(writer, &batch, data, &self.deadline).await?;
         }
         Ok(())
     }
 
-    /// Writes `batch` in slices of about [`WRITE_SLICE_BYTES`] of data,
-    /// checking `deadline` before each; a panic of the writer on the
-    /// guest's data is caught and refuses the output.
-    async fn write_to(writer: &mut Writer, batch: &RecordBatch, deadline: &Deadline) -> Result<(), OutputError> {
+    /// Writes `batch`, of `bytes` of data, in slices of about
+    /// [`WRITE_SLICE_BYTES`], checking `deadline` before each; a panic of
+    /// the writer on the guest's data is caught and refuses the output.
+    async fn write_to(writer: &mut Writer, batch: &RecordBatch, bytes: u64, deadline: &Deadline) -> Result<(), OutputError> {
         let rows = batch.num_rows();
-        let bytes = crate::guest_input::ipc::logical_bytes(batch);
         let slices = usize::try_from(bytes / WRITE_SLICE_BYTES).unwrap_or(usize::MAX).clamp(1, rows.max(1));
         let step = rows.div_ceil(slices).clamp(1, WRITE_SLICE_ROWS);
         let mut offset = 0;
@@ -636,6 +635,14 @@ fn describe(schema: &SchemaRef) -> String {
         fields.push(format!("... {} more fields", schema.fields().len() - DESCRIBED_FIELDS));
     }
     format!("({})", fields.join(", "))
+}
+
+/// What a batch of `data` bytes of data counts against the output's cap:
+/// its data, and a byte a row at least, since columns of zero-width values
+/// (`FixedSizeBinary(0)`) hold no data, yet a billion rows of them are a
+/// billion values to write.
+fn counted_bytes(data: u64, batch: &RecordBatch) -> u64 {
+    data.saturating_add(batch.num_rows() as u64)
 }
 
 /// Fields of a schema an error message lists.

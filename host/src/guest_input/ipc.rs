@@ -58,10 +58,6 @@ pub struct Emitted {
     pub batches: Vec<RecordBatch>,
     /// Bytes of the stream as received.
     pub ipc_bytes: u64,
-    /// Bytes of the data it holds once materialised (a dictionary's values
-    /// counted for every key that refers to them, a view's bytes for every
-    /// view): what the Parquet writer will hold and write.
-    pub logical_bytes: u64,
 }
 
 /// Validates and decodes one emitted IPC stream: its framing and every
@@ -89,8 +85,7 @@ pub fn decode_emit_until(bytes: Vec<u8>, limits: &GuestLimits, deadline: &Deadli
         Ok(batches) => batches,
         Err(message) => return Ok(Err(inert(message))),
     };
-    let logical_bytes = batches.iter().fold(0u64, |sum, batch| sum.saturating_add(logical_bytes(batch)));
-    Ok(Ok(Emitted { batches, ipc_bytes, logical_bytes }))
+    Ok(Ok(Emitted { batches, ipc_bytes }))
 }
 
 fn malformed(detail: impl std::fmt::Display) -> String {
@@ -851,7 +846,8 @@ fn writable_type(data_type: &DataType, path: &str, context: Context) -> Result<(
     }
 }
 
-/// Bytes of `batch`'s data once materialised (see [`Emitted::logical_bytes`]).
+/// Bytes of `batch`'s data once materialised: what the Parquet writer will
+/// hold and write.
 ///
 /// Sliced arrays count their slice only; a dictionary counts its key and
 /// the value it refers to for every row; a view array 16 bytes and the
@@ -1375,7 +1371,7 @@ pub(crate) mod tests {
         let emitted = decode_emit(bytes, &GuestLimits::default()).unwrap();
         assert_eq!(emitted.batches, [a.clone(), b.clone()]);
         assert_eq!(emitted.ipc_bytes, n);
-        assert_eq!(emitted.logical_bytes, logical_bytes(&a) + logical_bytes(&b));
+        assert_eq!(emitted.batches.iter().map(logical_bytes).sum::<u64>(), logical_bytes(&a) + logical_bytes(&b));
         // Schema metadata (within the limit) comes through.
         let mut metadata = std::collections::HashMap::new();
         metadata.insert("origin".to_owned(), "test".to_owned());
@@ -1727,7 +1723,7 @@ pub(crate) mod tests {
         let emitted = decode_emit(bytes, &GuestLimits::default()).unwrap();
         assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
         assert_eq!(emitted.batches[0].column(0).data_type(), &DataType::Utf8View);
-        assert_eq!(emitted.logical_bytes, 100_000 * (16 + (1 << 20)));
+        assert_eq!(emitted.batches.iter().map(logical_bytes).sum::<u64>(), 100_000 * (16 + (1 << 20)));
     }
 
     #[test]
@@ -1765,7 +1761,7 @@ pub(crate) mod tests {
         let bytes = stream(&[batch]);
         let n = bytes.len() as u64;
         let emitted = decode_emit(bytes, &GuestLimits::default()).unwrap();
-        assert_eq!(emitted.logical_bytes, 800_000);
+        assert_eq!(emitted.batches.iter().map(logical_bytes).sum::<u64>(), 800_000);
         assert_eq!(logical_bytes(&emitted.batches[0]), 800_000);
         // Every column's buffer is the whole stream: what arrow's memory
         // size says is about 100 times the stream.
