@@ -91,16 +91,13 @@ impl OutputError {
         match self {
             OutputError::Write(e) => Self::is_storage_error(e),
             OutputError::Local(_) => true,
-            OutputError::WriterPanic(_) | OutputError::Stopped(_) => false,
+            OutputError::WriterPanic(_) | OutputError::Stopped(_) | OutputError::Unwritable(_) => false,
             OutputError::SchemaChanged { .. } | OutputError::TooLarge { .. } | OutputError::TooManyRows { .. } => false,
-            OutputError::Unwritable(_) => false,
         }
     }
-}
 
-impl OutputError {
-    /// Whether a Parquet writer's error is storage's.
-    fn is_storage_error(error: &parquet::errors::ParquetError) -> bool {
+    /// Whether a Parquet writer's error is storage's (`External`).
+    pub(crate) fn is_storage_error(error: &parquet::errors::ParquetError) -> bool {
         matches!(error, parquet::errors::ParquetError::External(_))
     }
 }
@@ -462,7 +459,7 @@ impl OutputSink {
                 Writer::Store(writer) => std::panic::AssertUnwindSafe(writer.write(&slice)).catch_unwind().await,
                 Writer::Local { writer, .. } => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(&slice))),
             };
-            written.map_err(|panic| OutputError::WriterPanic(panic_message(panic.as_ref())))??;
+            written.map_err(|panic| OutputError::WriterPanic(crate::guest_input::panic_message(panic.as_ref()).to_owned()))??;
             offset += len;
             if offset >= rows {
                 return Ok(());
@@ -654,14 +651,6 @@ fn metadata_bytes(schema: &arrow_schema::Schema) -> u64 {
     pairs(schema.metadata()) + schema.flattened_fields().iter().map(|f| pairs(f.metadata()) + f.name().len() as u64).sum::<u64>()
 }
 
-/// The message of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "it panicked".into())
-}
 
 /// Removes the staging files a killed run left in the local directory `dir`
 /// for the object `name` (for every object, if `name` is empty). object_store's

@@ -613,12 +613,8 @@ impl SharedTask {
                 }
             }
             Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_else(|| "a panic without a message".into());
-                let message = crate::guest_input::text::block(&message, crate::guest_input::GuestLimits::default().max_error_bytes);
+                let message = crate::guest_input::panic_message(panic.as_ref());
+                let message = crate::guest_input::text::block(message, crate::guest_input::GuestLimits::default().max_error_bytes);
                 record.error = Some(IterationError {
                     kind: ErrorKind::HostPanic,
                     message: format!("corral's host code panicked serving this iteration (a bug of ours; please report it): {message}"),

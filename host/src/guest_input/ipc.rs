@@ -761,13 +761,9 @@ impl Restore {
     }
 }
 
+/// A caught panic's message, cut short: a guest chose the bytes it names.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("(no message)");
-    // A guest chose these bytes: keep the message short.
+    let message = super::panic_message(panic);
     let cut = (0..=message.len().min(500)).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
     message[..cut].to_owned()
 }

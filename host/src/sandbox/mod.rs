@@ -442,9 +442,8 @@ impl Sandbox {
                 CommitError::Refused(OutputError::Stopped(Stop::Timeout)) => failure(ErrorKind::Timeout, timeout_message(self.limits.timeout)),
                 CommitError::Refused(OutputError::Stopped(Stop::Interrupted)) => failure(ErrorKind::Interrupted, INTERRUPTED.into()),
                 CommitError::Refused(refused) => failure(ErrorKind::InvalidOutput, refused.to_string()),
-                // The writer's own errors are about the data; storage's
-                // reach it as `External`.
-                CommitError::Parquet(e) if !matches!(e, parquet::errors::ParquetError::External(_)) => {
+                // The writer's own errors are about the data.
+                CommitError::Parquet(e) if !OutputError::is_storage_error(&e) => {
                     failure(ErrorKind::InvalidOutput, format!("completing the output failed: {e}"))
                 }
                 e => failure(ErrorKind::Storage, format!("completing the output failed: {e}")),
