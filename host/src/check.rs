@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::job::{DEFAULT_FUEL, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT_ROWS, DEFAULT_MEMORY, DEFAULT_TIMEOUT, Limits};
 use crate::location::Location;
 use crate::runner::{RunError, compile_on_thread, read_module};
+use crate::sandbox::ModuleBytes;
 
 /// What `check` found about a good module.
 #[derive(Debug)]
@@ -44,10 +45,10 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
         max_output_rows: DEFAULT_MAX_OUTPUT_ROWS,
         guest: crate::guest_input::GuestLimits::default(),
     };
-    let bytes = read_module(&location, store.as_ref(), &limits).await?;
+    let module = ModuleBytes::new(read_module(&location, store.as_ref(), &limits).await?);
     let started = Instant::now();
-    let size_bytes = bytes.len() as u64;
-    let sandbox = compile_on_thread(bytes, location.clone(), limits, false, None).await?;
+    let size_bytes = module.bytes.len() as u64;
+    let sandbox = compile_on_thread(module, location.clone(), limits, false, None).await?;
     Ok(CheckReport {
         location,
         size_bytes,

@@ -24,7 +24,7 @@ use crate::manifest::{
 use crate::module_cache::ModuleCache;
 use crate::output::{OutputSink, ParquetFormat, SUCCESS_FILE, remove_local_staging};
 use crate::progress::{Progress, heartbeat_period};
-use crate::sandbox::{ModuleError, Sandbox};
+use crate::sandbox::{ModuleBytes, ModuleError, Sandbox};
 use crate::storage::request_stats::RequestStats;
 use crate::storage::{Storage, StorageError};
 
@@ -200,9 +200,9 @@ async fn prepare(job: &Job, options: &RunOptions, storage: &Storage, module_sha2
 
     // The config and the module are read and checked before anything is
     // written, compiling while the config parses.
-    let module_bytes = read_module(&job.module, module_store.as_ref(), &job.limits).await?;
-    let _ = module_sha256.set(crate::sandbox::module_sha256(&module_bytes));
-    let compile = compile_on_thread(module_bytes, job.module.clone(), job.limits, job.deterministic, options.cache.clone());
+    let module = ModuleBytes::new(read_module(&job.module, module_store.as_ref(), &job.limits).await?);
+    let _ = module_sha256.set(module.sha256.clone());
+    let compile = compile_on_thread(module, job.module.clone(), job.limits, job.deterministic, options.cache.clone());
     let load_started = Instant::now();
     let load = async {
         let config = ConfigTable::load(&job.config, config_store).await?;
@@ -235,7 +235,7 @@ async fn prepare(job: &Job, options: &RunOptions, storage: &Storage, module_sha2
 /// leaves the thread to finish on its own: nothing waits for it, not even
 /// the runtime's shutdown.
 pub(crate) fn compile_on_thread(
-    bytes: bytes::Bytes,
+    module: ModuleBytes,
     location: Location,
     limits: Limits,
     deterministic: bool,
@@ -243,7 +243,7 @@ pub(crate) fn compile_on_thread(
 ) -> impl Future<Output = Result<Sandbox, ModuleError>> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("corral-module".into()).spawn(move || {
-        let _ = sender.send(Sandbox::from_bytes(bytes, &location, limits, deterministic, cache.as_ref()));
+        let _ = sender.send(Sandbox::from_bytes(module, &location, limits, deterministic, cache.as_ref()));
     });
     async move {
         spawned.map_err(|e| ModuleError::Engine(format!("cannot start a thread to compile on: {e}")))?;

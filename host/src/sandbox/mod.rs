@@ -235,6 +235,24 @@ const MEMORIES_PER_COMPONENT: u32 = 4;
 /// See [`CORE_INSTANCES_PER_COMPONENT`].
 const TABLES_PER_COMPONENT: u32 = 8;
 
+/// A module's bytes and their sha256, worked out once (a run needs the
+/// sha256 before the module is compiled, for a manifest if a signal comes).
+#[derive(Clone, Debug)]
+pub struct ModuleBytes {
+    /// The module file.
+    pub bytes: bytes::Bytes,
+    /// Its sha256, as hex.
+    pub sha256: String,
+}
+
+impl ModuleBytes {
+    /// `bytes`, hashed.
+    pub fn new(bytes: bytes::Bytes) -> Self {
+        let sha256 = module_sha256(&bytes);
+        ModuleBytes { bytes, sha256 }
+    }
+}
+
 /// The sha256 of a module's bytes, as hex.
 pub fn module_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -243,7 +261,7 @@ pub fn module_sha256(bytes: &[u8]) -> String {
 impl Sandbox {
     /// Checks and compiles `bytes` (or loads the compilation from `cache`),
     /// and links it against the corral world: [`Sandbox::from_bytes`] on a
-    /// copy of `bytes`.
+    /// copy of `bytes`, hashed.
     pub fn new(
         bytes: &[u8],
         location: &Location,
@@ -251,7 +269,7 @@ impl Sandbox {
         deterministic: bool,
         cache: Option<&ModuleCache>,
     ) -> Result<Sandbox, ModuleError> {
-        Sandbox::from_bytes(bytes::Bytes::copy_from_slice(bytes), location, limits, deterministic, cache)
+        Sandbox::from_bytes(ModuleBytes::new(bytes::Bytes::copy_from_slice(bytes)), location, limits, deterministic, cache)
     }
 
     /// Checks the module against `limits.guest` (its size and its functions,
@@ -263,12 +281,13 @@ impl Sandbox {
     /// With `deterministic`, random numbers and clocks are fixed per
     /// iteration.
     pub fn from_bytes(
-        bytes: bytes::Bytes,
+        module: ModuleBytes,
         location: &Location,
         limits: Limits,
         deterministic: bool,
         cache: Option<&ModuleCache>,
     ) -> Result<Sandbox, ModuleError> {
+        let ModuleBytes { bytes, sha256 } = module;
         check_size(bytes.len() as u64, location, &limits)?;
         check_header(&bytes, location)?;
         check_functions(&bytes, location, &limits)?;
@@ -282,7 +301,6 @@ impl Sandbox {
         });
         let engine = engine.map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
 
-        let sha256 = module_sha256(&bytes);
         let mut compile_ms = None;
         let component = match cache.and_then(|c| c.load(&engine, &sha256)) {
             Some(component) => component,
