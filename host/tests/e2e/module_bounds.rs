@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use corral_tests::{files_under, guests};
 
-use crate::support::{Fixture, corral, corral_command, record};
+use crate::support::{Fixture, corral, corral_command, record, signal_and_wait};
 
 /// `(component (core module (func) … (func)))` with `functions` functions,
 /// written to `dir`; the text is built in one buffer.
@@ -148,18 +148,8 @@ fn terminate_after(mut child: Child, needle: &str, after: Duration) -> (i32, Str
     }
     std::thread::sleep(after);
     assert!(child.try_wait().unwrap().is_none(), "corral ended before the signal:\n{}", log.join("\n"));
-    let sent = Instant::now();
-    let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
     let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().expect("an exit, not a kill");
-        }
-        assert!(sent.elapsed() < Duration::from_secs(30), "corral did not stop within 30 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = sent.elapsed();
+    let (code, elapsed) = signal_and_wait(&mut child, "TERM", Duration::from_secs(30));
     log.extend(drain.join().unwrap());
     (code, log.join("\n"), elapsed)
 }

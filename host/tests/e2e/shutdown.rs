@@ -3,11 +3,11 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use corral_tests::{files_under, guests};
 
-use crate::support::{Fixture, record};
+use crate::support::{Fixture, record, signal_and_wait};
 
 fn interrupt_mid_run(signal: &str, expected_code: i32) {
     let fx = Fixture::new(1_000);
@@ -34,20 +34,11 @@ fn interrupt_mid_run(signal: &str, expected_code: i32) {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    let sent = Instant::now();
-    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
     let drain = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code().expect("an exit, not a kill");
-        }
-        assert!(sent.elapsed() < Duration::from_secs(10), "corral did not stop within 10 s of {signal}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (code, elapsed) = signal_and_wait(&mut child, signal, Duration::from_secs(10));
     let log = drain.join().unwrap().join("\n");
     assert_eq!(code, expected_code, "{log}");
-    assert!(sent.elapsed() < Duration::from_secs(5), "stopped {:?} after the signal", sent.elapsed());
+    assert!(elapsed < Duration::from_secs(5), "stopped {elapsed:?} after the signal");
 
     let manifest = fx.manifest();
     assert_eq!(manifest["summary"]["succeeded"], 2);

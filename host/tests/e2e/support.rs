@@ -135,3 +135,19 @@ pub fn record(manifest: &serde_json::Value, n: i64) -> &serde_json::Value {
         .find(|r| r["iteration"] == n)
         .unwrap_or_else(|| panic!("no record of iteration {n}"))
 }
+
+/// Sends `signal` (`TERM`, `INT`) to `child` and waits for it to exit, at
+/// most `patience`; returns its exit code and how long after the signal it
+/// exited.
+pub fn signal_and_wait(child: &mut std::process::Child, signal: &str, patience: std::time::Duration) -> (i32, std::time::Duration) {
+    let sent = std::time::Instant::now();
+    let status = Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status.code().expect("an exit, not a kill"), sent.elapsed());
+        }
+        assert!(sent.elapsed() < patience, "corral did not stop within {patience:?} of SIG{signal}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
