@@ -61,7 +61,7 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
 
 impl fmt::Display for CheckReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}: a corral transform (world corral:transform/transform)", self.location)?;
+        writeln!(f, "{}: a component of the corral `transform` world (corral:transform/transform)", self.location)?;
         writeln!(f, "  size:     {} bytes", self.size_bytes)?;
         writeln!(f, "  sha256:   {}", self.sha256)?;
         writeln!(f, "  compile:  {} ms", self.compile_ms)?;

@@ -48,10 +48,11 @@ pub enum Command {
     /// exports, size, sha256 and compile time.
     #[command(after_help = "Example:\n  corral check target/wasm32-wasip2/release/seed_model.wasm")]
     Check(CheckArgs),
-    /// Write a new transform crate: a working example transform with a
-    /// test, a job file, a sample config and a README.
+    /// Write a new transform project (a Rust crate, or with --lang python
+    /// a Python module): a working example transform with a test, a job
+    /// file, a sample config and a README.
     #[command(
-        after_help = "Example:\n  corral new my-model && cd my-model\n  cargo build --release --target wasm32-wasip2\n  corral run job.toml"
+        after_help = "Examples:\n  corral new my-model && cd my-model\n  cargo build --release --target wasm32-wasip2\n  corral run job.toml\n\n  corral new my-model --lang python && cd my-model\n  componentize-py -d wit -w transform componentize app -p . -p <corral>/guest-sdk/python -o my_model.wasm\n  corral run job.toml"
     )]
     New(NewArgs),
     /// Explain a finished run from its manifest: the summary, how busy the
@@ -80,13 +81,16 @@ pub struct ReportArgs {
 /// `corral new`'s arguments.
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// The transform's crate name, e.g. `my-model` (the module is `my_model.wasm`).
+    /// The transform's name, e.g. `my-model` (the module is `my_model.wasm`).
     pub name: String,
-    /// The directory to create the crate in (default: the current one).
+    /// The language to write it in.
+    #[arg(long, value_enum, default_value_t = crate::scaffold::Language::Rust)]
+    pub lang: crate::scaffold::Language,
+    /// The directory to create the project in (default: the current one).
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
-    /// The corral-guest SDK to depend on (default: the `guest-sdk` of the
-    /// corral sources this binary was built from).
+    /// The guest SDK to use: the `guest-sdk` folder of a corral checkout
+    /// (default: the one of the sources this binary was built from).
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
 }
@@ -223,7 +227,7 @@ pub fn execute(cli: Cli) -> i32 {
 
 fn new(args: NewArgs) -> i32 {
     let sdk = args.sdk.unwrap_or_else(crate::scaffold::default_sdk);
-    match crate::scaffold::create(&args.name, &args.dir, &sdk) {
+    match crate::scaffold::create(&args.name, &args.dir, &sdk, args.lang) {
         Ok(scaffold) => {
             print!("{scaffold}");
             0

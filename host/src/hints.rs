@@ -27,20 +27,33 @@ pub fn for_run(error: &RunError) -> Option<&'static str> {
     }
 }
 
+/// How a component of the corral `transform` world is built, in Rust and
+/// in Python (a macro, for `concat!`).
+macro_rules! build_commands {
+    () => {
+        "Rust: `cargo build --release --target wasm32-wasip2` in a crate using corral-guest; \
+         Python: `componentize-py -d wit -w transform componentize app -p . -p guest-sdk/python -o app.wasm`"
+    };
+}
+
 /// The next step after a module error (from `run` or `check`).
 pub fn for_module(error: &ModuleError) -> Option<&'static str> {
     match error {
-        ModuleError::Read { source: object_store::Error::NotFound { .. }, .. } => Some(
-            "build the transform first: `cargo build --release --target wasm32-wasip2` in its crate (or fix `transform.module`, which is relative to the job file)",
-        ),
-        ModuleError::NotWasm { .. } | ModuleError::Invalid { .. } => {
-            Some("name the `.wasm` file in `target/wasm32-wasip2/release/`, built from a crate that uses corral-guest")
-        }
+        ModuleError::Read { source: object_store::Error::NotFound { .. }, .. } => Some(concat!(
+            "build the transform first (or fix `transform.module`, which is relative to the job file); ",
+            build_commands!()
+        )),
+        ModuleError::NotWasm { .. } | ModuleError::Invalid { .. } | ModuleError::CoreModule { .. } => Some(concat!(
+            "name a component of the corral `transform` world; ",
+            build_commands!()
+        )),
         ModuleError::TooLarge { .. } | ModuleError::TooManyFunctions { .. } => Some(
             "a debug build is many times the size of a release one (build the transform with `cargo build --release --target wasm32-wasip2`); raise the limit only for a module you trust",
         ),
         ModuleError::WrongWorld { .. } => Some(
-            "export the transform with `corral_guest::export!(run)`; `corral check MODULE` lists the module's imports and exports",
+            "a transform is a component of the corral `transform` world: in Rust export it with `corral_guest::export!(run)`, \
+             in Python decorate it with `@corral_guest.export` and build with `componentize-py -w transform`; \
+             `corral check MODULE` lists the module's imports and exports",
         ),
         _ => None,
     }
@@ -70,7 +83,9 @@ mod tests {
             location,
             source: object_store::Error::NotFound { path: "/nowhere/model.wasm".into(), source: "gone".into() },
         });
-        assert!(for_run(&error).unwrap().contains("cargo build --release --target wasm32-wasip2"));
+        let hint = for_run(&error).unwrap();
+        assert!(hint.contains("cargo build --release --target wasm32-wasip2"), "{hint}");
+        assert!(hint.contains("componentize-py -d wit -w transform componentize app"), "{hint}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
-//! What a module may cost the host before it is compiled: its functions,
-//! counted by a streaming parse of its sections (the function bodies are
-//! skipped, never read one by one, and nothing is allocated per function),
-//! and how its size is shown in a refusal.
+//! What a module may cost the host before it is compiled: its functions and
+//! the memory it needs to start, found by a streaming parse of its sections
+//! (the function bodies are skipped, never read one by one, and nothing is
+//! allocated per function or memory), and how a size is shown in a refusal.
 
 use wasmparser::{Parser, Payload};
 
@@ -10,7 +10,7 @@ use wasmparser::{Parser, Payload};
 /// small whatever the bytes say.
 pub const MAX_NESTING: usize = 100;
 
-/// Why a module's functions could not be counted.
+/// Why a module could not be inspected.
 #[derive(Debug, thiserror::Error)]
 pub enum CountError {
     /// The bytes are not a well-formed module or component.
@@ -24,17 +24,28 @@ pub enum CountError {
     TooDeep,
 }
 
-/// The functions a module (a component or a core module) asks the compiler
-/// for: those defined by every core module nested in it, plus the
-/// component's canonical functions (each is compiled to a trampoline).
-/// Imported functions are not counted.
-pub fn count_functions(bytes: &[u8]) -> Result<u64, CountError> {
+/// What compiling and starting a module asks of the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModuleShape {
+    /// The functions a module (a component or a core module) asks the
+    /// compiler for: those defined by every core module nested in it, plus
+    /// the component's canonical functions (each is compiled to a
+    /// trampoline). Imported functions are not counted.
+    pub functions: u64,
+    /// The linear memory its core modules define, at their initial sizes:
+    /// what an instance holds before running a line. Imported memories are
+    /// not counted (they are another module's).
+    pub min_memory_bytes: u64,
+}
+
+/// The [`ModuleShape`] of `bytes`, read without compiling.
+pub fn inspect(bytes: &[u8]) -> Result<ModuleShape, CountError> {
     // The parsers of the enclosing components, to resume when a nested one
     // ends; bounded by MAX_NESTING.
     let mut stack: Vec<Parser> = Vec::new();
     let mut parser = Parser::new(0);
     let mut data = bytes;
-    let mut functions: u64 = 0;
+    let mut shape = ModuleShape::default();
     loop {
         let (payload, consumed) = match parser.parse(data, true)? {
             wasmparser::Chunk::Parsed { consumed, payload } => (payload, consumed),
@@ -43,7 +54,16 @@ pub fn count_functions(bytes: &[u8]) -> Result<u64, CountError> {
         };
         data = &data[consumed..];
         match payload {
-            Payload::FunctionSection(section) => functions = functions.saturating_add(u64::from(section.count())),
+            Payload::FunctionSection(section) => shape.functions = shape.functions.saturating_add(u64::from(section.count())),
+            // Each entry is at least two bytes of the section: the loop is
+            // bounded by the module's size.
+            Payload::MemorySection(section) => {
+                for memory in section {
+                    let memory = memory?;
+                    let page = 1u64.checked_shl(memory.page_size_log2.unwrap_or(16)).unwrap_or(u64::MAX);
+                    shape.min_memory_bytes = shape.min_memory_bytes.saturating_add(memory.initial.saturating_mul(page));
+                }
+            }
             // The code section's count must match the function section's (the
             // parser checks that at the module's end); the bodies are skipped.
             Payload::CodeSectionStart { size, .. } => {
@@ -51,7 +71,7 @@ pub fn count_functions(bytes: &[u8]) -> Result<u64, CountError> {
                 parser.skip_section();
             }
             Payload::ComponentCanonicalSection(section) => {
-                functions = functions.saturating_add(u64::from(section.count()));
+                shape.functions = shape.functions.saturating_add(u64::from(section.count()));
             }
             Payload::ModuleSection { parser: nested, .. } | Payload::ComponentSection { parser: nested, .. } => {
                 if stack.len() >= MAX_NESTING {
@@ -61,7 +81,7 @@ pub fn count_functions(bytes: &[u8]) -> Result<u64, CountError> {
             }
             Payload::End(_) => match stack.pop() {
                 Some(outer) => parser = outer,
-                None => return Ok(functions),
+                None => return Ok(shape),
             },
             _ => {}
         }
@@ -83,6 +103,23 @@ pub(crate) fn show_size(bytes: u64) -> String {
 mod tests {
     use super::*;
 
+    fn functions(bytes: &[u8]) -> Result<u64, CountError> {
+        inspect(bytes).map(|shape| shape.functions)
+    }
+
+    #[test]
+    fn finds_the_memory_a_module_needs_to_start() {
+        let core = wat::parse_str("(module (memory 3) (memory 2))").unwrap();
+        assert_eq!(inspect(&core).unwrap().min_memory_bytes, 5 << 16);
+        let nested = wat::parse_str(
+            "(component (core module (memory 200)) (core module (import \"a\" \"m\" (memory 1000)) (memory 1)))",
+        )
+        .unwrap();
+        assert_eq!(inspect(&nested).unwrap().min_memory_bytes, 201 << 16, "imported memories are not counted");
+        let huge = wat::parse_str("(module (memory i64 1000000000000))").unwrap();
+        assert_eq!(inspect(&huge).unwrap().min_memory_bytes, u64::MAX, "saturates, does not wrap");
+    }
+
     /// `(component (core module (func) …))` with `n` functions, and a
     /// second module with `m`.
     fn component(n: usize, m: usize) -> Vec<u8> {
@@ -97,12 +134,12 @@ mod tests {
 
     #[test]
     fn counts_the_functions_of_every_nested_module() {
-        assert_eq!(count_functions(&component(3, 4)).unwrap(), 7);
-        assert_eq!(count_functions(&component(0, 0)).unwrap(), 0);
+        assert_eq!(functions(&component(3, 4)).unwrap(), 7);
+        assert_eq!(functions(&component(0, 0)).unwrap(), 0);
         let core = wat::parse_str("(module (import \"a\" \"b\" (func)) (func) (func))").unwrap();
-        assert_eq!(count_functions(&core).unwrap(), 2, "imports are not counted");
+        assert_eq!(functions(&core).unwrap(), 2, "imports are not counted");
         let nested = wat::parse_str("(component (component (core module (func))) (core module (func) (func)))").unwrap();
-        assert_eq!(count_functions(&nested).unwrap(), 3);
+        assert_eq!(functions(&nested).unwrap(), 3);
     }
 
     #[test]
@@ -120,14 +157,14 @@ mod tests {
             (import "f" (func $f))
             (core func (canon lower (func $f)))
             (core module (func)))"#;
-        assert_eq!(count_functions(&wat::parse_str(text).unwrap()).unwrap(), 2);
+        assert_eq!(functions(&wat::parse_str(text).unwrap()).unwrap(), 2);
     }
 
     #[test]
     fn a_million_functions_are_counted_keeping_nothing() {
         let bytes = component(1_000_000, 0);
         let before = crate::test_alloc::held();
-        assert_eq!(count_functions(&bytes).unwrap(), 1_000_000);
+        assert_eq!(functions(&bytes).unwrap(), 1_000_000);
         let held = crate::test_alloc::held() - before;
         assert!(held < 4096, "counting kept {held} bytes");
     }
@@ -135,12 +172,12 @@ mod tests {
     #[test]
     fn truncated_and_deeply_nested_modules_are_errors_not_panics() {
         let bytes = component(10, 10);
-        assert!(count_functions(&bytes[..bytes.len() - 3]).is_err());
+        assert!(functions(&bytes[..bytes.len() - 3]).is_err());
         // Cut anywhere: an error or a shorter count, never a panic.
         for cut in 0..bytes.len() {
-            assert!(count_functions(&bytes[..cut]).map_or(true, |n| n < 20), "cut at {cut}");
+            assert!(functions(&bytes[..cut]).map_or(true, |n| n < 20), "cut at {cut}");
         }
-        assert!(count_functions(b"not wasm at all").is_err());
+        assert!(functions(b"not wasm at all").is_err());
         // Components in components, as deep as the text format will not go.
         let nest = |depth: usize| {
             let header = wat::parse_str("(component)").unwrap();
@@ -159,7 +196,7 @@ mod tests {
             }
             bytes
         };
-        assert_eq!(count_functions(&nest(MAX_NESTING)).unwrap(), 0);
-        assert!(matches!(count_functions(&nest(MAX_NESTING + 1)), Err(CountError::TooDeep)));
+        assert_eq!(functions(&nest(MAX_NESTING)).unwrap(), 0);
+        assert!(matches!(inspect(&nest(MAX_NESTING + 1)), Err(CountError::TooDeep)));
     }
 }

@@ -56,7 +56,7 @@ pub enum ModuleError {
     },
     /// A core module where a component is needed.
     #[error(
-        "transform module {location} is a core WebAssembly module, not a component: build it with `cargo build --target wasm32-wasip2` against the corral-guest SDK"
+        "transform module {location} is a core WebAssembly module, not a component of the corral `transform` world: build it with `cargo build --release --target wasm32-wasip2` against the corral-guest SDK, or with componentize-py for Python"
     )]
     CoreModule {
         /// The module's location.
@@ -71,7 +71,7 @@ pub enum ModuleError {
         message: String,
     },
     /// A valid component, but not of the corral `transform` world.
-    #[error("transform module {location} is not a corral transform: {message}")]
+    #[error("transform module {location} is not a component of the corral `transform` world: {message}")]
     WrongWorld {
         /// The module's location.
         location: Location,
@@ -106,6 +106,22 @@ pub enum ModuleError {
         functions: u64,
         /// The limit.
         limit: u64,
+    },
+    /// Its memories start bigger than `limits.memory` allows: no iteration
+    /// could even start (a Python transform starts at about 13 MiB).
+    #[error(
+        "transform module {location} needs {} of memory to start (its memories' initial size), more than the cap of {} (limits.memory): set `memory` in the job file's [limits] (or `--memory`) to at least {}; a Python transform needs 64 MiB or more to run",
+        bounds::show_size(*.minimum),
+        bounds::show_size(*.cap),
+        bounds::show_size(.minimum.div_ceil(1 << 20).saturating_mul(1 << 20))
+    )]
+    MemoryBelowMinimum {
+        /// The module's location.
+        location: Location,
+        /// The memory its instance holds before running, bytes.
+        minimum: u64,
+        /// `limits.memory`, bytes.
+        cap: u64,
     },
     /// Compiling took longer than `limits.compile_timeout` (the compiler is
     /// left to finish on its own thread; nothing waits for it).
@@ -290,7 +306,7 @@ impl Sandbox {
         let ModuleBytes { bytes, sha256 } = module;
         check_size(bytes.len() as u64, location, &limits)?;
         check_header(&bytes, location)?;
-        check_functions(&bytes, location, &limits)?;
+        check_shape(&bytes, location, &limits)?;
         let mut config = Config::new();
         config.consume_fuel(true);
         config.epoch_interruption(true);
@@ -452,7 +468,19 @@ impl Sandbox {
                 let (kind, message) = classify(&error, &state, &self.limits);
                 Err(failure(kind, message))
             }
-            (Ok(Ok(Err(guest))), None) => Err(failure(ErrorKind::GuestError, guest.message)),
+            // A guest whose runtime turns a refused `memory.grow` into an
+            // exception (Python's MemoryError) returns an error rather than
+            // trapping: the cap it hit is still the cause.
+            (Ok(Ok(Err(guest))), None) => match state.limiter.hit() {
+                Some(asked) => Err(failure(
+                    ErrorKind::MemoryLimit,
+                    format!(
+                        "the guest tried to grow its memory to {asked} bytes, over its cap of {} bytes (limits.memory), and then failed with: {}",
+                        self.limits.memory_bytes, guest.message
+                    ),
+                )),
+                None => Err(failure(ErrorKind::GuestError, guest.message)),
+            },
             (Ok(Ok(Ok(()))), None) => Ok(()),
         };
         let result = match verdict {
@@ -563,13 +591,21 @@ pub fn check_size(size: u64, location: &Location, limits: &Limits) -> Result<(),
 }
 
 /// Refuses a module with more functions than
-/// `limits.guest.max_module_functions`, counted without compiling.
-fn check_functions(bytes: &[u8], location: &Location, limits: &Limits) -> Result<(), ModuleError> {
-    let functions = bounds::count_functions(bytes)
-        .map_err(|e| ModuleError::Invalid { location: location.clone(), message: e.to_string() })?;
+/// `limits.guest.max_module_functions`, or one whose memories' initial
+/// sizes are over `limits.memory`, found without compiling.
+fn check_shape(bytes: &[u8], location: &Location, limits: &Limits) -> Result<(), ModuleError> {
+    let shape =
+        bounds::inspect(bytes).map_err(|e| ModuleError::Invalid { location: location.clone(), message: e.to_string() })?;
     let limit = limits.guest.max_module_functions;
-    if functions > limit {
-        return Err(ModuleError::TooManyFunctions { location: location.clone(), functions, limit });
+    if shape.functions > limit {
+        return Err(ModuleError::TooManyFunctions { location: location.clone(), functions: shape.functions, limit });
+    }
+    if shape.min_memory_bytes > limits.memory_bytes {
+        return Err(ModuleError::MemoryBelowMinimum {
+            location: location.clone(),
+            minimum: shape.min_memory_bytes,
+            cap: limits.memory_bytes,
+        });
     }
     Ok(())
 }

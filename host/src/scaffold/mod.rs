@@ -1,10 +1,11 @@
-//! `corral new NAME`: a transform crate of its own, outside this repository,
-//! that builds, tests and runs as it is.
+//! `corral new NAME [--lang python]`: a transform project of its own,
+//! outside this repository, that builds, tests and runs as it is.
 //!
-//! The crate depends on the guest SDK by path (`--sdk`, by default the SDK
-//! beside the `corral` sources this binary was built from), and holds a
-//! working transform with a unit test, a job file, a small sample config
-//! and a README with the three commands that take it to a finished run.
+//! The project uses the guest SDK by path (`--sdk`, by default the SDK
+//! beside the `corral` sources this binary was built from; a Python
+//! project uses its `python/` folder), and holds a working transform with a
+//! unit test, a job file, a small sample config and a README with the three
+//! commands that take it to a finished run.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,25 @@ const LIB_RS: &str = include_str!("template/lib.rs.in");
 const JOB_TOML: &str = include_str!("template/job.toml.in");
 const README_MD: &str = include_str!("template/README.md.in");
 const GITIGNORE: &str = include_str!("template/gitignore.in");
+const PY_APP: &str = include_str!("template/python/app.py.in");
+const PY_TEST: &str = include_str!("template/python/test_app.py.in");
+const PY_CONFTEST: &str = include_str!("template/python/conftest.py.in");
+const PY_JOB_TOML: &str = include_str!("template/python/job.toml.in");
+const PY_README_MD: &str = include_str!("template/python/README.md.in");
+const PY_GITIGNORE: &str = include_str!("template/python/gitignore.in");
+/// corral's world, which a Python project builds against (a Rust one gets
+/// it through the SDK crate).
+const WIT: &str = include_str!("../../../wit/corral.wit");
+
+/// The language of a new transform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Language {
+    /// A Rust crate built with cargo for `wasm32-wasip2`.
+    #[default]
+    Rust,
+    /// A Python module built with componentize-py.
+    Python,
+}
 
 /// Rows of the sample config.
 const SAMPLE_ROWS: usize = 40;
@@ -70,56 +90,92 @@ pub struct Scaffold {
     pub files: Vec<&'static str>,
     /// The module's file name once built (`my_model.wasm`).
     pub module_file: String,
+    /// The commands that build it and run its job, from `dir`.
+    pub next: Vec<String>,
 }
 
 impl std::fmt::Display for Scaffold {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "created the transform crate {}:", self.dir.display())?;
+        writeln!(f, "created the transform {}:", self.dir.display())?;
         for file in &self.files {
             writeln!(f, "  {file}")?;
         }
         writeln!(f, "next:")?;
         writeln!(f, "  cd {}", self.dir.display())?;
-        writeln!(f, "  cargo build --release --target wasm32-wasip2")?;
-        writeln!(f, "  corral run job.toml")
+        for command in &self.next {
+            writeln!(f, "  {command}")?;
+        }
+        Ok(())
     }
 }
 
-/// Writes the transform crate `name` into `parent/name`, depending on the
-/// guest SDK at `sdk`.
-pub fn create(name: &str, parent: &Path, sdk: &Path) -> Result<Scaffold, ScaffoldError> {
+/// Writes the transform `name` in `language` into `parent/name`, using the
+/// guest SDK at `sdk` (the `guest-sdk` folder of a corral checkout).
+pub fn create(name: &str, parent: &Path, sdk: &Path, language: Language) -> Result<Scaffold, ScaffoldError> {
     validate_name(name)?;
-    let sdk = std::fs::canonicalize(sdk)
-        .ok()
-        .filter(|p| p.join("Cargo.toml").is_file())
-        .ok_or_else(|| ScaffoldError::NoSdk(sdk.to_owned()))?;
+    let sdk = match language {
+        Language::Rust => std::fs::canonicalize(sdk).ok().filter(|p| p.join("Cargo.toml").is_file()),
+        Language::Python => {
+            std::fs::canonicalize(sdk.join("python")).ok().filter(|p| p.join("corral_guest/__init__.py").is_file())
+        }
+    }
+    .ok_or_else(|| ScaffoldError::NoSdk(sdk.to_owned()))?;
     let dir = parent.join(name);
     if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(ScaffoldError::Exists(dir));
     }
     let module_file = name.replace('-', "_");
-    // TOML basic strings: a Windows path's `\` and any `"` must be escaped.
+    // TOML and Python strings: a Windows path's `\` and any `"` must be escaped.
     let sdk_text = sdk.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
     let fill = |template: &str| {
         template.replace("{{name}}", name).replace("{{file}}", &module_file).replace("{{sdk}}", &sdk_text)
     };
-    let files: [(&'static str, String); 6] = [
-        ("Cargo.toml", fill(CARGO_TOML)),
-        ("src/lib.rs", fill(LIB_RS)),
-        ("job.toml", fill(JOB_TOML)),
-        ("config.csv", sample_config()),
-        ("README.md", fill(README_MD)),
-        (".gitignore", GITIGNORE.to_owned()),
-    ];
+    let (files, next): (Vec<(&'static str, String)>, Vec<String>) = match language {
+        Language::Rust => (
+            vec![
+                ("Cargo.toml", fill(CARGO_TOML)),
+                ("src/lib.rs", fill(LIB_RS)),
+                ("job.toml", fill(JOB_TOML)),
+                ("config.csv", sample_config()),
+                ("README.md", fill(README_MD)),
+                (".gitignore", GITIGNORE.to_owned()),
+            ],
+            vec!["cargo build --release --target wasm32-wasip2".into(), "corral run job.toml".into()],
+        ),
+        Language::Python => (
+            vec![
+                ("app.py", fill(PY_APP)),
+                ("test_app.py", fill(PY_TEST)),
+                ("conftest.py", fill(PY_CONFTEST)),
+                ("wit/corral.wit", WIT.to_owned()),
+                ("job.toml", fill(PY_JOB_TOML)),
+                ("config.csv", sample_config()),
+                ("README.md", fill(PY_README_MD)),
+                (".gitignore", PY_GITIGNORE.to_owned()),
+            ],
+            vec![python_build_command(&sdk, &module_file), "corral run job.toml".into()],
+        ),
+    };
     for (file, text) in &files {
         let path = dir.join(file);
         let write = || {
-            std::fs::create_dir_all(path.parent().expect("a file in the crate"))?;
+            std::fs::create_dir_all(path.parent().expect("a file in the project"))?;
             std::fs::write(&path, text)
         };
         write().map_err(|source| ScaffoldError::Write { path: path.clone(), source })?;
     }
-    Ok(Scaffold { dir, files: files.iter().map(|(file, _)| *file).collect(), module_file: format!("{module_file}.wasm") })
+    Ok(Scaffold {
+        dir,
+        files: files.iter().map(|(file, _)| *file).collect(),
+        module_file: format!("{module_file}.wasm"),
+        next,
+    })
+}
+
+/// The componentize-py command that builds a Python project's component,
+/// run from the project's folder.
+fn python_build_command(sdk: &Path, module_file: &str) -> String {
+    format!("componentize-py -d wit -w transform componentize app -p . -p {} -o {module_file}.wasm", sdk.display())
 }
 
 fn validate_name(name: &str) -> Result<(), ScaffoldError> {
@@ -161,11 +217,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("taken")).unwrap();
         std::fs::write(dir.path().join("taken/keep.txt"), "mine").unwrap();
-        let err = create("taken", dir.path(), &default_sdk()).unwrap_err();
+        let err = create("taken", dir.path(), &default_sdk(), Language::Rust).unwrap_err();
         assert!(matches!(err, ScaffoldError::Exists(_)), "{err}");
         assert_eq!(std::fs::read_to_string(dir.path().join("taken/keep.txt")).unwrap(), "mine");
 
-        let err = create("fresh", dir.path(), &dir.path().join("no-sdk")).unwrap_err();
+        let err = create("fresh", dir.path(), &dir.path().join("no-sdk"), Language::Rust).unwrap_err();
         assert!(matches!(err, ScaffoldError::NoSdk(_)), "{err}");
         assert!(!dir.path().join("fresh").exists());
     }
@@ -173,7 +229,7 @@ mod tests {
     #[test]
     fn fills_every_placeholder() {
         let dir = tempfile::tempdir().unwrap();
-        let scaffold = create("my-model", dir.path(), &default_sdk()).unwrap();
+        let scaffold = create("my-model", dir.path(), &default_sdk(), Language::Rust).unwrap();
         assert_eq!(scaffold.module_file, "my_model.wasm");
         for file in &scaffold.files {
             let text = std::fs::read_to_string(scaffold.dir.join(file)).unwrap();
@@ -184,5 +240,27 @@ mod tests {
         let cargo: toml::Table = std::fs::read_to_string(scaffold.dir.join("Cargo.toml")).unwrap().parse().unwrap();
         let sdk = cargo["dependencies"]["corral-guest"]["path"].as_str().unwrap();
         assert_eq!(Path::new(sdk), std::fs::canonicalize(default_sdk()).unwrap());
+    }
+
+    #[test]
+    fn a_python_project_has_its_world_and_points_at_the_python_sdk() {
+        let dir = tempfile::tempdir().unwrap();
+        let scaffold = create("py-model", dir.path(), &default_sdk(), Language::Python).unwrap();
+        assert_eq!(scaffold.module_file, "py_model.wasm");
+        for file in &scaffold.files {
+            let text = std::fs::read_to_string(scaffold.dir.join(file)).unwrap();
+            assert!(!text.contains("{{"), "{file} keeps a placeholder");
+        }
+        let python_sdk = std::fs::canonicalize(default_sdk().join("python")).unwrap();
+        let conftest = std::fs::read_to_string(scaffold.dir.join("conftest.py")).unwrap();
+        assert!(conftest.contains(&python_sdk.display().to_string()), "{conftest}");
+        assert_eq!(std::fs::read_to_string(scaffold.dir.join("wit/corral.wit")).unwrap(), WIT);
+        let job: toml::Table = std::fs::read_to_string(scaffold.dir.join("job.toml")).unwrap().parse().unwrap();
+        assert_eq!(job["transform"]["module"].as_str(), Some("py_model.wasm"));
+        let readme = std::fs::read_to_string(scaffold.dir.join("README.md")).unwrap();
+        assert!(readme.contains(&scaffold.next[0]), "the README's build command is the one printed:\n{readme}");
+        // A checkout without the Python SDK is refused for Python.
+        let err = create("other", dir.path(), dir.path(), Language::Python).unwrap_err();
+        assert!(matches!(err, ScaffoldError::NoSdk(_)), "{err}");
     }
 }

@@ -89,7 +89,7 @@ fn a_truncated_component() {
 fn a_component_of_another_world() {
     let fx = Fixture::new(10);
     let out = run_with_module(&fx, &wat::parse_str("(component)").unwrap());
-    assert_bad_input(&fx, &out, &["is not a corral transform", "run"]);
+    assert_bad_input(&fx, &out, &["is not a component of the corral `transform` world", "run"]);
 }
 
 #[test]
@@ -97,5 +97,5 @@ fn a_component_importing_what_corral_does_not_provide() {
     let fx = Fixture::new(10);
     let component = wat::parse_str(r#"(component (import "example:missing/api" (instance (export "f" (func)))))"#).unwrap();
     let out = run_with_module(&fx, &component);
-    assert_bad_input(&fx, &out, &["is not a corral transform", "example:missing/api"]);
+    assert_bad_input(&fx, &out, &["is not a component of the corral `transform` world", "example:missing/api"]);
 }

@@ -87,7 +87,7 @@ fn run_help_has_an_example() {
 fn check_describes_a_good_module() {
     let out = corral(&[&"check", &guests::SEED_MODEL]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("a corral transform"), "{}", out.stdout);
+    assert!(out.stdout.contains("a component of the corral `transform` world"), "{}", out.stdout);
     assert!(out.stdout.contains("exports:  run"), "{}", out.stdout);
     assert!(out.stdout.contains("corral:transform/host@0.1.0"), "{}", out.stdout);
     let bytes = std::fs::read(guests::SEED_MODEL).unwrap();
@@ -100,7 +100,7 @@ fn check_names_what_is_wrong_with_a_bad_module() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("core.wasm", wat::parse_str("(module)").unwrap(), "is a core WebAssembly module, not a component"),
-        ("other.wasm", wat::parse_str("(component)").unwrap(), "is not a corral transform"),
+        ("other.wasm", wat::parse_str("(component)").unwrap(), "is not a component of the corral `transform` world"),
     ];
     for (name, bytes, needle) in cases {
         let path = dir.path().join(name);
