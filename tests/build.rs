@@ -74,6 +74,7 @@ fn main() {
             let log = std::fs::read_to_string(module.with_extension("log")).unwrap_or_default();
             assert!(status.success(), "componentize-py failed to build transforms/{name}:\n{log}");
             std::fs::rename(module.with_extension("partial"), &module).unwrap();
+            remove_older_builds(&module);
         }
         let constant = name.replace('-', "_").to_uppercase();
         constants.push_str(&format!(
@@ -133,6 +134,20 @@ fn start_python_build(root: &Path, name: &str, dir: &Path, out: &Path) -> (Strin
             )
         });
     (name.to_owned(), module, Some(child))
+}
+
+/// Removes the builds of earlier sources of `module`'s transform (each is
+/// some 18 MB).
+fn remove_older_builds(module: &Path) {
+    let file = module.file_name().unwrap().to_string_lossy().into_owned();
+    let prefix = &file[..file.rfind('-').unwrap() + 1];
+    for entry in std::fs::read_dir(module.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        let other = path.file_name().unwrap().to_string_lossy().into_owned();
+        if other.starts_with(prefix) && other != file && !other.ends_with(".partial") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
 }
 
 /// Feeds every source file under `dir` (names and contents, in order) to

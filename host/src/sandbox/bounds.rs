@@ -116,8 +116,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(inspect(&nested).unwrap().min_memory_bytes, 201 << 16, "imported memories are not counted");
-        let huge = wat::parse_str("(module (memory i64 1000000000000))").unwrap();
+        // 2^48 pages of 64 KiB is 2^64 bytes, one more than a u64 holds.
+        let huge = wat::parse_str("(module (memory i64 281474976710656))").unwrap();
         assert_eq!(inspect(&huge).unwrap().min_memory_bytes, u64::MAX, "saturates, does not wrap");
+        let two = wat::parse_str("(module (memory i64 140737488355328) (memory i64 140737488355328))").unwrap();
+        assert_eq!(inspect(&two).unwrap().min_memory_bytes, u64::MAX, "the sum saturates too");
     }
 
     /// `(component (core module (func) …))` with `n` functions, and a

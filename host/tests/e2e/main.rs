@@ -15,6 +15,7 @@ mod help;
 mod module_bounds;
 mod resume;
 mod progress;
+mod python;
 mod report;
 mod run;
 mod scaffold;

@@ -4,9 +4,9 @@ use corral_tests::{files_under, guests, read_seed_output, seed_step};
 
 use crate::support::{Fixture, corral, corral_command, record};
 
-const SEED_SEQUENCE: [i64; 9] = [2, 3, 4, 56, 22, 15, 6, 7, 9];
+pub(crate) const SEED_SEQUENCE: [i64; 9] = [2, 3, 4, 56, 22, 15, 6, 7, 9];
 
-fn check_seed_outputs(fx: &Fixture, iterations: &[i64], param1: f64, param2: f64) {
+pub(crate) fn check_seed_outputs(fx: &Fixture, iterations: &[i64], param1: f64, param2: f64) {
     let manifest = fx.manifest();
     for &n in iterations {
         let want = seed_step(&fx.rows, n, param1, param2);
