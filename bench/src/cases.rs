@@ -30,6 +30,8 @@ pub struct Bench {
     pub evil_wasm: PathBuf,
     /// The one-row component (emits a row, reads nothing).
     pub one_row_wasm: PathBuf,
+    /// The Python transforms, when the Python part runs.
+    pub python: Option<crate::python::PythonGuests>,
     /// The peers' scripts.
     pub peers: PathBuf,
     /// Scratch space.
@@ -51,6 +53,8 @@ pub enum PerIteration {
     Emit,
     /// The seed model: scans its one row of the config and emits it scored.
     ScanAndEmit,
+    /// `one-row-py`, the Python twin of [`PerIteration::Emit`].
+    EmitPython,
 }
 
 impl PerIteration {
@@ -59,6 +63,7 @@ impl PerIteration {
         match self {
             PerIteration::Emit => "overhead_emit",
             PerIteration::ScanAndEmit => "overhead",
+            PerIteration::EmitPython => "overhead_emit_py",
         }
     }
 }
@@ -251,6 +256,7 @@ impl Bench {
         let module = match work {
             PerIteration::Emit => &self.one_row_wasm,
             PerIteration::ScanAndEmit => &self.seed_wasm,
+            PerIteration::EmitPython => &self.python.as_ref().context("the Python transforms are not built")?.one_row,
         };
         // No partition_by for a key of one row a key, as corral advises: the
         // first scan indexes the rows' positions.
@@ -560,7 +566,7 @@ fn arrow_cast_string(array: &dyn arrow_array::Array) -> anyhow::Result<Vec<Strin
 }
 
 /// Checks that every `iter_n` under `ours` has the same rows as under `theirs`.
-fn compare_outputs(ours: &Path, theirs: &Path, their_file: &str) -> anyhow::Result<()> {
+pub(crate) fn compare_outputs(ours: &Path, theirs: &Path, their_file: &str) -> anyhow::Result<()> {
     for n in 0..64 {
         let a = seed_rows(&ours.join(format!("iter_{n}/part-00000.parquet")))?;
         let b = seed_rows(&theirs.join(format!("iter_{n}/{their_file}")))?;
