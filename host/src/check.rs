@@ -43,6 +43,7 @@ pub async fn check(text: &str) -> Result<CheckReport, RunError> {
         max_output_bytes: DEFAULT_MAX_OUTPUT,
         memory_budget_bytes: DEFAULT_MEMORY,
         max_output_rows: DEFAULT_MAX_OUTPUT_ROWS,
+        attempts: 1,
         guest: crate::guest_input::GuestLimits::default(),
     };
     let module = ModuleBytes::new(read_module(&location, store.as_ref(), &limits).await?);

@@ -153,6 +153,10 @@ pub struct RunArgs {
     /// Cap on the rows one iteration may emit (overrides `limits.max_output_rows`).
     #[arg(long)]
     pub max_output_rows: Option<u64>,
+    /// Attempts an iteration gets when it fails as storage or host_panic
+    /// (overrides `limits.attempts`).
+    #[arg(long)]
+    pub attempts: Option<u32>,
     /// What the running iterations' memory caps may add up to, e.g. `8GiB`
     /// (overrides `limits.memory_budget`).
     #[arg(long)]
@@ -199,6 +203,7 @@ impl RunArgs {
             memory_budget: self.memory_budget.clone(),
             deterministic: self.deterministic,
             max_output_rows: self.max_output_rows,
+            attempts: self.attempts,
             resume: self.resume,
             shard: self.shard.clone(),
         }
@@ -312,7 +317,10 @@ fn run(args: RunArgs, progress_bar: bool) -> i32 {
         cache: if args.no_cache { None } else { ModuleCache::default_location() },
         progress_bar,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    let threads = job.limits.threads();
+    crate::share::set_threads(threads);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().expect("a tokio runtime");
     let result = runtime.block_on(runner::run(&job, &options));
     // Not waiting for blocking work a signal left behind (a config still
     // loading, a compile): the process exits once the manifest is written.

@@ -141,6 +141,32 @@ pub struct TransformSection {
 pub struct OutputSection {
     /// The output directory: local path, `file://` or `s3://` URL.
     pub dir: Option<String>,
+    /// How the iterations' directories are named: `iter` (the default,
+    /// `iter_N/`) or `hive` (`iteration=N/`).
+    pub layout: Option<String>,
+}
+
+/// How the iterations' output directories are named under the output.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layout {
+    /// `iter_N/part-00000.parquet`: the seed job's layout.
+    #[default]
+    Iter,
+    /// `iteration=N/part-00000.parquet`: Hive partitioning, so that Spark,
+    /// DuckDB and pyarrow read the output as one dataset with an
+    /// `iteration` column.
+    Hive,
+}
+
+impl Layout {
+    /// The directory of iteration `n`, relative to the output.
+    pub fn dir(self, n: i64) -> String {
+        match self {
+            Layout::Iter => format!("iter_{n}"),
+            Layout::Hive => format!("iteration={n}"),
+        }
+    }
 }
 
 /// `[limits]` as written.
@@ -170,6 +196,9 @@ pub struct LimitsSection {
     pub max_module_functions: Option<u64>,
     /// How long compiling the transform module may take, e.g. `"5 min"`.
     pub compile_timeout: Option<String>,
+    /// Attempts an iteration gets when it fails by no fault of its code
+    /// (storage, a host fault); default 2.
+    pub attempts: Option<u32>,
 }
 
 /// Overrides from the command line; each replaces the job file's value.
@@ -201,6 +230,8 @@ pub struct Overrides {
     pub deterministic: bool,
     /// `--max-output-rows`
     pub max_output_rows: Option<u64>,
+    /// `--attempts`
+    pub attempts: Option<u32>,
     /// `--resume`
     pub resume: bool,
     /// `--shard K/N`
@@ -222,6 +253,8 @@ pub struct Job {
     pub params: serde_json::Map<String, serde_json::Value>,
     /// The output directory.
     pub output: Location,
+    /// How its iterations' directories are named.
+    pub layout: Layout,
     /// Limits.
     pub limits: Limits,
     /// Fixed random numbers and clocks per iteration.
@@ -282,6 +315,9 @@ pub struct Limits {
     pub memory_budget_bytes: u64,
     /// Cap on rows emitted by one iteration.
     pub max_output_rows: u64,
+    /// Attempts an iteration gets when it fails as `storage` or
+    /// `host_panic` (the others are its own code's, and final).
+    pub attempts: u32,
     /// The limits on what a guest hands the host.
     pub guest: GuestLimits,
 }
@@ -292,6 +328,14 @@ impl Limits {
     pub fn concurrency(&self) -> usize {
         let fit = usize::try_from(self.memory_budget_bytes / self.memory_bytes).unwrap_or(usize::MAX);
         self.max_workers.min(fit).max(1)
+    }
+
+    /// Threads for the host's parallel work (the runtime, the config's
+    /// parsing and indexing): the CPUs this process may use
+    /// ([`crate::share::Share`]), at most one per iteration that runs at
+    /// once, so that a shard told to run one at a time keeps to one core.
+    pub fn threads(&self) -> usize {
+        crate::share::Share::current().cpus.min(self.concurrency()).max(1)
     }
 }
 
@@ -311,6 +355,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_MAX_OUTPUT: u64 = 4 * 1024 * 1024 * 1024;
 /// Default cap on rows emitted by one iteration.
 pub const DEFAULT_MAX_OUTPUT_ROWS: u64 = 1_000_000_000;
+/// Default attempts an iteration gets when it fails transiently.
+pub const DEFAULT_ATTEMPTS: u32 = 2;
+/// The most attempts `limits.attempts` may ask for.
+pub const MAX_ATTEMPTS: u32 = 10;
 /// Default rows per batch handed to a transform.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 
@@ -413,6 +461,13 @@ impl Job {
 
         let module = location("transform.module", file.transform.module, &overrides.module)?;
         let output = location("output.dir", file.output.dir, &overrides.out)?;
+        let layout = match file.output.layout.as_deref() {
+            None | Some("iter") => Layout::Iter,
+            Some("hive") => Layout::Hive,
+            Some(other) => {
+                return Err(invalid("output.layout", format!("`{other}` is not a layout: `iter` (iter_N/, the default) or `hive` (iteration=N/)")));
+            }
+        };
 
         let mut params = file.params;
         for (key, value) in &overrides.params {
@@ -428,7 +483,7 @@ impl Job {
         let max_workers = overrides
             .max_workers
             .or(limits.max_workers)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            .unwrap_or(crate::share::Share::current().cpus);
         if max_workers == 0 {
             return Err(invalid("limits.max_workers", "must be at least 1"));
         }
@@ -456,9 +511,13 @@ impl Job {
         };
         let memory_budget_bytes = match overrides.memory_budget.as_ref().or(limits.memory_budget.as_ref()) {
             Some(text) => parse_size("limits.memory_budget", text)?,
-            None => default_memory_budget(),
+            None => crate::share::Share::current().default_memory_budget(),
         };
         let max_output_rows = overrides.max_output_rows.or(limits.max_output_rows).unwrap_or(DEFAULT_MAX_OUTPUT_ROWS);
+        let attempts = overrides.attempts.or(limits.attempts).unwrap_or(DEFAULT_ATTEMPTS);
+        if !(1..=MAX_ATTEMPTS).contains(&attempts) {
+            return Err(invalid("limits.attempts", format!("must be from 1 to {MAX_ATTEMPTS}")));
+        }
         let guest = guest_limits(limits)?;
         if memory_bytes > memory_budget_bytes {
             return Err(invalid(
@@ -478,6 +537,7 @@ impl Job {
             module,
             params,
             output,
+            layout,
             limits: Limits {
                 max_workers,
                 fuel,
@@ -486,6 +546,7 @@ impl Job {
                 max_output_bytes,
                 memory_budget_bytes,
                 max_output_rows,
+                attempts,
                 guest,
             },
             deterministic: overrides.deterministic || file.sandbox.deterministic.unwrap_or(false),
@@ -531,16 +592,7 @@ fn guest_limits(limits: &LimitsSection) -> Result<GuestLimits, JobError> {
     Ok(guest)
 }
 
-/// The default memory budget: 3/4 of the machine's memory (from
-/// `/proc/meminfo`), or 4 GiB where that cannot be read.
-pub fn default_memory_budget() -> u64 {
-    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
-        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib * 1024)
-    });
-    total.map_or(4 << 30, |t| t / 4 * 3)
-}
+
 
 /// Parses `"0..64"`, `"2,3,4"`, `"0..=7,56"` into ids.
 pub fn parse_iterations(spec: &str) -> Result<Vec<i64>, JobError> {

@@ -32,6 +32,7 @@ pub mod deadline;
 pub mod filter;
 pub mod guest_input;
 pub mod hints;
+pub mod inputs;
 pub mod job;
 pub mod location;
 pub mod logging;
@@ -47,6 +48,7 @@ pub mod scaffold;
 pub mod sandbox;
 pub mod schema_memo;
 pub mod shard;
+pub mod share;
 pub mod storage;
 pub mod summary;
 

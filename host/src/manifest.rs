@@ -40,6 +40,14 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Whether a failure of this kind was not the transform's own doing
+    /// (storage, a fault of corral's host) and may pass on another
+    /// attempt. The others are the guest's, deterministic: another attempt
+    /// fails the same way.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorKind::Storage | ErrorKind::HostPanic)
+    }
+
     /// The name used in the manifest.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,11 +112,10 @@ pub struct IterationRecord {
     pub attempts: u32,
     /// The committed output file, if any.
     pub output: Option<String>,
-    /// The module that ran (sha256), so that a resume can tell.
-    pub module_sha256: String,
-    /// The params' sha256 (of their JSON), so that a resume can tell.
-    #[serde(default)]
-    pub params_sha256: String,
+    /// What the output was computed from (module, params, config,
+    /// settings), so that a resume can tell.
+    #[serde(flatten)]
+    pub inputs: crate::inputs::Inputs,
     /// Requests made to the object store for this iteration's output.
     #[serde(default)]
     pub storage_requests: u64,
@@ -123,7 +130,7 @@ pub struct IterationRecord {
 
 impl IterationRecord {
     /// A record of `iteration` with nothing done yet: failed, no figures.
-    pub fn new(iteration: i64, module_sha256: &str, params_sha256: &str) -> IterationRecord {
+    pub fn new(iteration: i64, inputs: &crate::inputs::Inputs) -> IterationRecord {
         IterationRecord {
             iteration,
             status: Status::Failed,
@@ -139,8 +146,7 @@ impl IterationRecord {
             peak_memory_bytes: 0,
             attempts: 0,
             output: None,
-            module_sha256: module_sha256.to_owned(),
-            params_sha256: params_sha256.to_owned(),
+            inputs: inputs.clone(),
             storage_requests: 0,
             storage_retries: 0,
             carried_over: false,
@@ -209,6 +215,12 @@ pub struct JobInfo {
     pub config: String,
     /// Rows in the config table.
     pub config_rows: u64,
+    /// The config file as it was read (see [`crate::inputs::config_identity`]).
+    #[serde(default)]
+    pub config_identity: String,
+    /// The job settings an output depends on (see [`crate::inputs::Inputs`]).
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, serde_json::Value>,
     /// The params handed to the transform.
     pub params: serde_json::Map<String, serde_json::Value>,
     /// The limits.
@@ -234,6 +246,17 @@ pub struct JobInfo {
     /// The shard this process ran (`--shard K/N`), if it was one.
     #[serde(default)]
     pub shard: Option<crate::shard::Shard>,
+    /// How the iterations' directories are named (`iter`, `hive`).
+    #[serde(default)]
+    pub layout: crate::job::Layout,
+    /// What of the machine the process found it may use (CPUs, memory
+    /// limits), which sized its defaults.
+    #[serde(default)]
+    pub share: crate::share::Share,
+    /// Threads the run's host work used (the runtime's workers, the
+    /// config's parsing): [`crate::job::Limits::threads`].
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// The peak resident set size of this process (`VmHWM`), bytes.
@@ -269,10 +292,7 @@ pub fn record_path(root: &object_store::path::Path, iteration: i64) -> object_st
     root.clone().join(RECORDS_DIR).join(format!("iter_{iteration}.json"))
 }
 
-/// The output directory of iteration `n`, relative to the output directory.
-pub fn iteration_dir(iteration: i64) -> String {
-    format!("iter_{iteration}")
-}
+
 
 /// A manifest's job for the renderers' tests: every text field `text`
 /// (the name `name`, the params `{"x": text}`), every figure plain.
@@ -293,10 +313,11 @@ pub(crate) fn test_job(name: &str, text: &str) -> JobInfo {
 /// [`test_job`]`(name, text)`.
 #[cfg(test)]
 pub(crate) fn test_manifest(name: &str, text: &str, error: IterationError) -> Manifest {
-    let mut good = IterationRecord::new(1, "abc", "def");
+    let inputs = crate::inputs::Inputs { module_sha256: "abc".into(), params_sha256: "def".into(), ..Default::default() };
+    let mut good = IterationRecord::new(1, &inputs);
     good.status = Status::Succeeded;
     good.wall_ms = 40;
-    let mut bad = IterationRecord::new(2, "abc", "def");
+    let mut bad = IterationRecord::new(2, &inputs);
     bad.worker = 1;
     bad.wall_ms = 10;
     bad.error = Some(error);

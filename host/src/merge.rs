@@ -128,6 +128,12 @@ fn combine(mut shards: Vec<Manifest>, name: &str) -> Result<Manifest, MergeError
         if m.job.params != first.params || m.job.name != first.name {
             return Err(inconsistent("different job names or params".into()));
         }
+        if m.job.config_identity != first.config_identity || m.job.settings != first.settings {
+            return Err(inconsistent(format!(
+                "configs or settings that differ (config {} and {}); rerun the stale shards with --resume",
+                first.config_identity, m.job.config_identity
+            )));
+        }
     }
     let present: Vec<usize> = shards.iter().map(|m| m.job.shard.expect("checked").index).collect();
     let missing: Vec<String> = (0..count).filter(|k| !present.contains(k)).map(|k| k.to_string()).collect();
@@ -166,6 +172,11 @@ fn combine(mut shards: Vec<Manifest>, name: &str) -> Result<Manifest, MergeError
     job.finished = finished.clone();
     job.shard = None;
     job.concurrency = worker_base;
+    // The workers of every shard, as `concurrency` counts their slots.
+    let max_workers: u64 = shards.iter().filter_map(|m| m.job.limits["max_workers"].as_u64()).sum();
+    if let Some(limits) = job.limits.as_object_mut() {
+        limits.insert("max_workers".into(), max_workers.into());
+    }
     job.resumed = shards.iter().any(|m| m.job.resumed);
     job.peak_rss_bytes = shards.iter().map(|m| m.job.peak_rss_bytes).max().unwrap_or(0);
     job.storage_requests = shards.iter().map(|m| m.job.storage_requests).sum();

@@ -15,11 +15,12 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use crate::config_table::{ConfigError, ConfigTable};
+use crate::inputs::Inputs;
 use crate::job::{Job, JobError, Limits};
 use crate::location::{Location, LocationError};
 use crate::manifest::{
     ErrorKind, IterationError, IterationRecord, JobInfo, MANIFEST_FILE, Manifest, RECORDS_DIR, Status, Summary,
-    iteration_dir, params_sha256, record_path,
+    record_path,
 };
 use crate::module_cache::ModuleCache;
 use crate::output::{OutputSink, ParquetFormat, SUCCESS_FILE, remove_local_staging};
@@ -109,13 +110,25 @@ pub struct RunReport {
 impl RunReport {
     /// 0 if every iteration succeeded, 128 + the signal if interrupted, else 1.
     pub fn exit_code(&self) -> i32 {
+        let failed = || self.manifest.iterations.iter().filter_map(|r| r.error.as_ref()).filter(|e| e.kind != ErrorKind::Interrupted);
         match self.interrupted_by {
             Some(signal) => 128 + signal,
             None if self.manifest.summary.succeeded == self.manifest.summary.total => 0,
+            // Every failure was storage's or the host's, after the retries
+            // within the run: worth running again (a launcher retries on it).
+            None if failed().all(|e| e.kind.is_transient()) => EXIT_TRANSIENT,
             None => 1,
         }
     }
 }
+
+/// The wait before an iteration's second attempt, doubled for each one
+/// after (at most 16x).
+const RETRY_BACKOFF: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The exit code of a run whose every failed iteration failed by no fault
+/// of its own code (storage, a host fault): `EX_TEMPFAIL`, "try again".
+pub const EXIT_TRANSIENT: i32 = 75;
 
 /// SIGINT's number.
 const SIGINT: i32 = 2;
@@ -279,7 +292,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     let sandbox = Arc::new(sandbox);
 
     let params_json: Arc<str> = serde_json::Value::Object(job.params.clone()).to_string().into();
-    let params_sha256: Arc<str> = params_sha256(&job.params).into();
+    let inputs = Arc::new(Inputs::of(job, sandbox.module_sha256(), config.identity()));
     let output_root = job.output.prefix();
     let local_root = job.output.as_local().map(PathBuf::from);
     // Only a directory that exists can hold a killed run's staging files.
@@ -291,15 +304,13 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         remove_local_staging(&root.join(RECORDS_DIR), "");
     }
     let mut finished: HashMap<i64, IterationRecord> = if job.resume {
-        crate::resume::committed_earlier(
-            output_store.as_ref(),
-            &output_root,
-            &job.iterations,
-            sandbox.module_sha256(),
-            &params_sha256,
-        )
-        .await
-        .map_err(|source| RunError::Resume { location: job.output.to_string(), source })?
+        let earlier = crate::resume::committed_earlier(output_store.as_ref(), &output_root, job.layout, &job.iterations, &inputs)
+            .await
+            .map_err(|source| RunError::Resume { location: job.output.to_string(), source })?;
+        for (iteration, why) in &earlier.stale {
+            tracing::info!(iteration, reason = %why, "iteration {iteration} runs again: {why}");
+        }
+        earlier.carried
     } else {
         HashMap::new()
     };
@@ -313,7 +324,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         tracing::info!(
             carried_over = finished.len(),
             to_run = to_run.len(),
-            "resuming: {} iterations already committed with this module and params",
+            "resuming: {} iterations already committed from the same module, params, config and settings",
             finished.len()
         );
     }
@@ -357,7 +368,9 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         max_output: job.limits.max_output_bytes,
         max_output_rows: job.limits.max_output_rows,
         run_started: started,
-        params_sha256: params_sha256.clone(),
+        inputs: inputs.clone(),
+        attempts: job.limits.attempts,
+        layout: job.layout,
         stats: storage.stats().clone(),
         local_root,
         earlier_outputs,
@@ -396,17 +409,28 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
     // Iterations never started are listed too, as interrupted.
     let admitted = next.load(Ordering::Relaxed).min(to_run.len());
     for &iteration in &to_run[admitted..] {
-        finished.insert(iteration, not_started(iteration, sandbox.module_sha256(), &params_sha256, started));
+        finished.insert(iteration, not_started(iteration, &inputs, started));
     }
-    let records: Vec<IterationRecord> = job
+    let mut records: Vec<IterationRecord> = job
         .iterations
         .iter()
         .map(|n| finished.remove(n).expect("every iteration is run, carried over or listed as not started"))
         .collect();
+    if job.resume && interrupted_by.is_none() {
+        // Another attempt of this shard may have run at once.
+        match crate::resume::reconcile(output_store.as_ref(), &output_root, job.layout, &mut records, &inputs).await {
+            Ok(adopted) => {
+                for iteration in adopted {
+                    tracing::info!(iteration, "iteration {iteration} was committed by another attempt; it counts as done");
+                }
+            }
+            Err(e) => tracing::warn!("cannot check for another attempt's commits under {}: {e}", job.output),
+        }
+    }
 
     let wall_ms = started.elapsed().as_millis() as u64;
     let manifest = Manifest {
-        job: job_info(job, &storage, started_at, sandbox.module_sha256(), config.num_rows() as u64),
+        job: job_info(job, &storage, started_at, &inputs, config.num_rows() as u64),
         summary: Summary::of(&records, job.iterations.len(), wall_ms),
         iterations: records,
     };
@@ -420,8 +444,8 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
 }
 
 /// The record of an iteration a signal kept from starting.
-fn not_started(iteration: i64, module_sha256: &str, params_sha256: &str, run_started: Instant) -> IterationRecord {
-    let mut record = IterationRecord::new(iteration, module_sha256, params_sha256);
+fn not_started(iteration: i64, inputs: &Inputs, run_started: Instant) -> IterationRecord {
+    let mut record = IterationRecord::new(iteration, inputs);
     record.status = Status::Interrupted;
     record.error = Some(IterationError {
         kind: ErrorKind::Interrupted,
@@ -433,16 +457,18 @@ fn not_started(iteration: i64, module_sha256: &str, params_sha256: &str, run_sta
 }
 
 /// The manifest's `job`, as the run ends.
-fn job_info(job: &Job, storage: &Storage, started_at: String, module_sha256: &str, config_rows: u64) -> JobInfo {
+fn job_info(job: &Job, storage: &Storage, started_at: String, inputs: &Inputs, config_rows: u64) -> JobInfo {
     JobInfo {
         name: job.name.clone(),
         started: started_at,
         finished: now_rfc3339(),
         host_version: env!("CARGO_PKG_VERSION").to_owned(),
-        module_sha256: module_sha256.to_owned(),
+        module_sha256: inputs.module_sha256.clone(),
         module: job.module.to_string(),
         config: job.config.location.to_string(),
         config_rows,
+        config_identity: inputs.config_identity.clone(),
+        settings: inputs.settings.clone(),
         params: job.params.clone(),
         limits: serde_json::to_value(job.limits).expect("limits serialise"),
         concurrency: job.limits.concurrency(),
@@ -453,6 +479,9 @@ fn job_info(job: &Job, storage: &Storage, started_at: String, module_sha256: &st
         storage_retries: storage.stats().total().retries,
         resumed: job.resume,
         shard: job.shard,
+        layout: job.layout,
+        share: crate::share::Share::current().clone(),
+        threads: crate::share::threads(),
     }
 }
 
@@ -476,8 +505,9 @@ const RESUME_LOOKUP_ON_SIGNAL: std::time::Duration = std::time::Duration::from_s
 
 /// The end of a run a signal interrupted before any iteration started:
 /// a manifest listing every iteration as not started (those an earlier run
-/// committed with the same module and params, under `--resume`, carried
-/// over), and the signal's exit code.
+/// committed from the same module, params and settings, under `--resume`,
+/// carried over: the config is not read yet, so it is checked by the next
+/// `--resume`), and the signal's exit code.
 async fn interrupted_before_start(
     job: &Job,
     storage: &Storage,
@@ -488,29 +518,24 @@ async fn interrupted_before_start(
 ) -> Result<RunReport, RunError> {
     tracing::warn!(signal, "interrupted before any iteration started; no iteration runs");
     let output_store = storage.store(&job.output)?;
-    let params_sha256 = params_sha256(&job.params);
+    // The config is not read yet: its identity is unknown (empty).
+    let inputs = Inputs::of(job, module_sha256, "");
     let mut carried = HashMap::new();
     if job.resume && !module_sha256.is_empty() {
         let root = job.output.prefix();
-        let earlier = crate::resume::committed_earlier(
-            output_store.as_ref(),
-            &root,
-            &job.iterations,
-            module_sha256,
-            &params_sha256,
-        );
+        let earlier = crate::resume::committed_earlier(output_store.as_ref(), &root, job.layout, &job.iterations, &inputs);
         if let Ok(Ok(earlier)) = tokio::time::timeout(RESUME_LOOKUP_ON_SIGNAL, earlier).await {
-            carried = earlier;
+            carried = earlier.carried;
         }
     }
     let records: Vec<IterationRecord> = job
         .iterations
         .iter()
-        .map(|&n| carried.remove(&n).unwrap_or_else(|| not_started(n, module_sha256, &params_sha256, started)))
+        .map(|&n| carried.remove(&n).unwrap_or_else(|| not_started(n, &inputs, started)))
         .collect();
     let wall_ms = started.elapsed().as_millis() as u64;
     let manifest = Manifest {
-        job: job_info(job, storage, started_at, module_sha256, 0),
+        job: job_info(job, storage, started_at, &inputs, 0),
         summary: Summary::of(&records, job.iterations.len(), wall_ms),
         iterations: records,
     };
@@ -539,7 +564,12 @@ struct SharedTask {
     max_output: u64,
     max_output_rows: u64,
     run_started: Instant,
-    params_sha256: Arc<str>,
+    /// What every iteration's output is computed from.
+    inputs: Arc<Inputs>,
+    /// Attempts an iteration gets at most (`limits.attempts`).
+    attempts: u32,
+    /// How the iterations' directories are named.
+    layout: crate::job::Layout,
     stats: Arc<RequestStats>,
     /// The output directory, when it is on the local disk.
     local_root: Option<PathBuf>,
@@ -553,15 +583,70 @@ struct SharedTask {
 }
 
 impl SharedTask {
-    /// Runs `iteration` on the worker `slot`, commits its output or persists
-    /// its failure, and returns its record.
+    /// Runs `iteration` on the worker `slot`, again after a failure that
+    /// was not its own code's (storage, a host fault) up to
+    /// `limits.attempts` times with a backoff; commits its output or
+    /// persists its failure, and returns its record.
     async fn run(&self, iteration: i64, slot: usize) -> IterationRecord {
+        let mut attempt = 1;
+        let record = loop {
+            let record = self.attempt(iteration, slot, attempt).await;
+            let transient = record.error.as_ref().is_some_and(|e| e.kind.is_transient());
+            if !transient || attempt >= self.attempts || self.sandbox.is_interrupted() {
+                break record;
+            }
+            let backoff = RETRY_BACKOFF.saturating_mul(1 << (attempt - 1).min(4));
+            tracing::warn!(
+                iteration,
+                attempt,
+                kind = %record.error.as_ref().map_or(ErrorKind::Storage, |e| e.kind),
+                "iteration {iteration} failed as {} on attempt {attempt} of {}; retrying in {} ms: {}",
+                record.error.as_ref().map_or(ErrorKind::Storage, |e| e.kind),
+                self.attempts,
+                backoff.as_millis(),
+                record.error.as_ref().map_or("", |e| e.message.lines().next().unwrap_or_default())
+            );
+            tokio::time::sleep(backoff).await;
+            attempt += 1;
+        };
+        if record.status == Status::Succeeded {
+            if self.stale_failures.contains(&iteration) {
+                self.remove_failure_record(iteration).await;
+            }
+        } else {
+            self.persist_failure(&record).await;
+        }
+        match &record.error {
+            None => tracing::info!(
+                iteration = record.iteration,
+                wall_ms = record.wall_ms,
+                rows_in = record.rows_in,
+                rows_out = record.rows_out,
+                storage_retries = record.storage_retries,
+                attempts = record.attempts,
+                "iteration succeeded"
+            ),
+            Some(error) => tracing::warn!(
+                iteration = record.iteration,
+                wall_ms = record.wall_ms,
+                kind = %error.kind,
+                attempts = record.attempts,
+                "iteration failed: {}",
+                error.message.lines().next().unwrap_or_default()
+            ),
+        }
+        record
+    }
+
+    /// Attempt `attempt` at `iteration`: runs it and commits its output;
+    /// its record (a failure is not persisted here).
+    async fn attempt(&self, iteration: i64, slot: usize, attempt: u32) -> IterationRecord {
         let started_at = now_rfc3339();
         let started = Instant::now();
         let offset_ms = started.duration_since(self.run_started).as_millis() as u64;
         let sink = match &self.local_root {
             Some(root) => {
-                let dir = root.join(iteration_dir(iteration));
+                let dir = root.join(self.layout.dir(iteration));
                 if self.earlier_outputs {
                     // A killed run may have left staging files of this iteration.
                     remove_local_staging(&dir, "");
@@ -569,7 +654,7 @@ impl SharedTask {
                 OutputSink::local(dir, self.max_output, self.max_output_rows).with_format(self.format.clone())
             }
             None => {
-                let dir = self.root.clone().join(iteration_dir(iteration));
+                let dir = self.root.clone().join(self.layout.dir(iteration));
                 OutputSink::new(self.store.clone(), dir, self.max_output, self.max_output_rows).with_format(self.format.clone())
             }
         };
@@ -584,11 +669,11 @@ impl SharedTask {
         ))
         .catch_unwind()
         .await;
-        let mut record = IterationRecord::new(iteration, self.sandbox.module_sha256(), &self.params_sha256);
+        let mut record = IterationRecord::new(iteration, &self.inputs);
         record.started = started_at;
         record.offset_ms = offset_ms;
         record.worker = slot;
-        record.attempts = 1;
+        record.attempts = attempt;
         let mut finished = None;
         match outcome {
             Ok(outcome) => {
@@ -625,44 +710,19 @@ impl SharedTask {
         record.wall_ms = started.elapsed().as_millis() as u64;
         let requests = self.stats.of_iteration(iteration);
         (record.storage_requests, record.storage_retries) = (requests.requests, requests.retries);
-        // A success is committed by its `_SUCCESS`, which holds the record;
-        // a failure's record goes to `_records/`.
-        match finished {
-            Some(output) => match output.seal(serde_json::to_vec_pretty(&record).expect("records serialise")).await {
-                Ok(_) => {
-                    if self.stale_failures.contains(&iteration) {
-                        self.remove_failure_record(iteration).await;
-                    }
-                }
-                Err(e) => {
-                    record.status = Status::Failed;
-                    record.output = None;
-                    record.error = Some(IterationError {
-                        kind: ErrorKind::Storage,
-                        message: format!("writing {SUCCESS_FILE} failed, so the output is not committed: {e}"),
-                        stderr_tail: None,
-                    });
-                    self.persist_failure(&record).await;
-                }
-            },
-            None => self.persist_failure(&record).await,
-        }
-        match &record.error {
-            None => tracing::info!(
-                iteration = record.iteration,
-                wall_ms = record.wall_ms,
-                rows_in = record.rows_in,
-                rows_out = record.rows_out,
-                storage_retries = record.storage_retries,
-                "iteration succeeded"
-            ),
-            Some(error) => tracing::warn!(
-                iteration = record.iteration,
-                wall_ms = record.wall_ms,
-                kind = %error.kind,
-                "iteration failed: {}",
-                error.message.lines().next().unwrap_or_default()
-            ),
+        // A success is committed by its `_SUCCESS`, which holds the record
+        // (with the attempts so far: a retry writes it only on success);
+        // a failure's record goes to `_records/` once it is final.
+        if let Some(output) = finished {
+            if let Err(e) = output.seal(serde_json::to_vec_pretty(&record).expect("records serialise")).await {
+                record.status = Status::Failed;
+                record.output = None;
+                record.error = Some(IterationError {
+                    kind: ErrorKind::Storage,
+                    message: format!("writing {SUCCESS_FILE} failed, so the output is not committed: {e}"),
+                    stderr_tail: None,
+                });
+            }
         }
         record
     }

@@ -12,6 +12,14 @@ Spark job if any iteration failed.
     spark-submit --files corral,job.toml launchers/spark/corral_spark.py \\
         --shards 16 --out s3://bucket/runs/2026-11-24 job.toml
 
+Each shard fits the share of its executor that its task was given: it runs
+as many iterations at once as the task has CPUs (`spark.task.cpus`, by
+`TaskContext.cpus()`), and, when `spark.executor.memoryOverhead` is set
+(the memory YARN grants the executor's non-JVM processes, where corral
+runs), its iterations' memory caps add up to at most 3/4 of that overhead
+divided among the executor's concurrent tasks (`spark.executor.cores` /
+`spark.task.cpus`); `--max-workers` or `--memory-budget` after `--` win.
+
 Exit codes: 0 every iteration succeeded; 1 some failed (or a shard could
 not finish after Spark's retries); 2 bad input.
 """
@@ -39,14 +47,55 @@ def resolve(path: str) -> str:
     return SparkFiles.get(os.path.basename(path))
 
 
-def run_shard(index: int, count: int, corral: str, job: str, out: str, extra: list) -> tuple:
+def size_of(text: str) -> int:
+    """Bytes of a Spark size (`2g`, `512m`, `1024k`, `100`: MiB when bare,
+    as Spark reads `memoryOverhead`)."""
+    text = text.strip().lower().rstrip("b")
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text) << 20
+
+
+def task_memory_budget(conf) -> int:
+    """A shard's memory budget, bytes, from the executor's memory overhead
+    divided among its concurrent tasks (3/4 of the share, as corral takes of
+    a machine); 0 when the overhead is not set."""
+    overhead = conf.get("spark.executor.memoryOverhead", None)
+    if not overhead:
+        return 0
+    task_cpus = int(conf.get("spark.task.cpus", "1"))
+    executor_cores = int(conf.get("spark.executor.cores", "1"))
+    tasks = max(1, executor_cores // max(1, task_cpus))
+    return size_of(overhead) // tasks // 4 * 3
+
+
+def share_flags(extra: list, budget: int) -> list:
+    """`--max-workers` from the task's CPUs and `--memory-budget` from
+    `budget`, unless the user's flags set them."""
+    from pyspark import TaskContext
+
+    flags = []
+    if not any(a == "--max-workers" or a.startswith("--max-workers=") for a in extra):
+        context = TaskContext.get()
+        cpus = context.cpus() if context is not None else 1
+        flags += ["--max-workers", str(max(1, cpus))]
+    if budget and not any(a == "--memory-budget" or a.startswith("--memory-budget=") for a in extra):
+        flags += ["--memory-budget", f"{budget // (1 << 20)}MiB"]
+    return flags
+
+
+def run_shard(index: int, count: int, corral: str, job: str, out: str, extra: list, budget: int = 0) -> tuple:
     """Runs shard `index` of `count`; returns (index, exit code, stderr tail).
 
-    Exit 0 (all succeeded) and 1 (some iterations failed: recorded, and
-    deterministic, so not worth retrying) are results. Anything else (killed
-    by a signal, bad input, a crash) raises, so that Spark retries the task.
+    Exit 0 (all succeeded) and 1 (some iterations failed by their own
+    code: recorded, and deterministic, so not worth retrying) are results.
+    Anything else raises, so that Spark retries the task: 75 (every failure
+    was transient, storage's or the host's, after corral's own attempts), a
+    signal (a lost node), a crash.
     """
-    command = [resolve(corral), "run", resolve(job), "--shard", f"{index}/{count}", "--out", out, "--resume", *extra]
+    command = [resolve(corral), "run", resolve(job), "--shard", f"{index}/{count}", "--out", out, "--resume"]
+    command += share_flags(extra, budget) + extra
     done = subprocess.run(command, capture_output=True, text=True)
     tail = done.stderr[-TAIL:]
     if done.returncode in (0, 1):
@@ -73,9 +122,10 @@ def main(argv: list) -> int:
     spark = builder.getOrCreate()
     try:
         count, corral, job, out = args.shards, args.corral, args.job, args.out
+        budget = task_memory_budget(spark.sparkContext.getConf())
         results = (
             spark.sparkContext.parallelize(range(count), count)
-            .map(lambda k: run_shard(k, count, corral, job, out, extra))
+            .map(lambda k: run_shard(k, count, corral, job, out, extra, budget))
             .collect()
         )
         for index, code, tail in sorted(results):

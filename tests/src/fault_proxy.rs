@@ -31,6 +31,14 @@ pub enum Fault {
         /// Only bodies at least this long.
         min_body: usize,
     },
+    /// Reset, half-way through the body, the first `count` requests whose
+    /// path contains `path_contains`; forward the rest.
+    ResetFirstUploads {
+        /// How many uploads are reset.
+        count: u64,
+        /// Only requests whose path contains this.
+        path_contains: &'static str,
+    },
 }
 
 /// What a proxy did.
@@ -120,6 +128,15 @@ fn serve(client: TcpStream, upstream: u16, fault: &Fault, counts: &ProxyCounts) 
                     SLOW_DOWN.len()
                 )?;
                 continue;
+            }
+            Fault::ResetFirstUploads { count, path_contains } if path.contains(path_contains) => {
+                let upload = counts.uploads.fetch_add(1, Ordering::SeqCst) + 1;
+                if upload <= *count {
+                    let mut half = vec![0; length / 2];
+                    reader.read_exact(&mut half)?;
+                    counts.resets.fetch_add(1, Ordering::SeqCst);
+                    return Ok(());
+                }
             }
             Fault::ResetUploads { every, path_contains, min_body }
                 if length >= *min_body && path.contains(path_contains) =>

@@ -108,7 +108,7 @@ impl CsvHead {
         }
         let batches_per_block = MIN_BLOCK_BYTES.div_ceil(spec.batch_rows.saturating_mul(bytes_per_row)).max(1);
         let blocks = Blocks::new(source, buf, eof, spec.batch_rows * batches_per_block);
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 16);
+        let threads = crate::share::threads().clamp(1, 16);
         let failed = AtomicBool::new(false);
         let (job_tx, job_rx) = sync_channel::<(usize, Bytes)>(threads);
         let job_rx = Arc::new(Mutex::new(job_rx));

@@ -390,7 +390,7 @@ impl PositionIndex {
 
         // Each share: its keys in the order first seen, and each row's
         // number of its key among them.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, batches.len().max(1));
+        let threads = crate::share::threads().clamp(1, batches.len().max(1));
         let per_thread = batches.len().div_ceil(threads).max(1);
         let number_share = |share: &[RecordBatch]| -> Result<(Vec<Key>, Vec<u32>), ArrowError> {
             let mut ids: HashMap<Key, u32> = HashMap::new();

@@ -85,6 +85,9 @@ pub struct ConfigTable {
     declared_positions: Option<usize>,
     /// Bytes of an average row, as loaded.
     row_bytes: usize,
+    /// The file as it was read ([`crate::inputs::config_identity`]);
+    /// `memory` for a table parsed from bytes.
+    identity: String,
 }
 
 /// Opens the config file for reading (again, if a parse must be redone).
@@ -98,16 +101,25 @@ impl ConfigTable {
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let location = spec.location.clone();
+            // The identity of the first read: a parse redone for its error
+            // message reads the file again, but then there is no table.
+            let identity = OnceLock::new();
             let mut open = || {
                 let path = location.prefix();
                 handle
-                    .block_on(async { ByteSource::of(store.get(&path).await?) })
+                    .block_on(async {
+                        let read = store.get(&path).await?;
+                        identity.get_or_init(|| crate::inputs::config_identity(&read.meta, location.as_local().is_some()));
+                        ByteSource::of(read)
+                    })
                     .map_err(|source| match source {
                         object_store::Error::NotFound { .. } => ConfigError::NotFound(location.clone()),
                         source => ConfigError::Read { location: location.clone(), source },
                     })
             };
-            ConfigTable::read(&spec, &mut open)
+            let mut table = ConfigTable::read(&spec, &mut open)?;
+            table.identity = identity.into_inner().unwrap_or_default();
+            Ok(table)
         })
         .await
         .expect("config parsing does not panic")
@@ -208,6 +220,7 @@ impl ConfigTable {
             first_filter_indexes_built: AtomicUsize::new(0),
             declared_positions,
             row_bytes: 0,
+            identity: "memory".to_owned(),
         }
         .with_row_bytes())
     }
@@ -220,6 +233,12 @@ impl ConfigTable {
     /// Bytes of an average row (its data, and its share of an index).
     pub fn row_bytes(&self) -> usize {
         self.row_bytes
+    }
+
+    /// The config file as it was read: what an output computed from this
+    /// table records of it ([`crate::inputs::config_identity`]).
+    pub fn identity(&self) -> &str {
+        &self.identity
     }
 
     /// The table's schema.

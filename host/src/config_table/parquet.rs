@@ -33,7 +33,7 @@ impl ParquetFile {
     /// Decodes every row group in batches of at most `batch_rows` rows.
     pub(super) fn decode(self, batch_rows: usize, layout: &Layout) -> Result<Vec<Prepared>, ArrowError> {
         let row_groups = self.metadata.metadata().num_row_groups();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16).min(row_groups.max(1));
+        let threads = crate::share::threads().min(16).min(row_groups.max(1));
         let read = |groups: Vec<usize>| -> Result<Vec<Prepared>, ArrowError> {
             let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(self.bytes.clone(), self.metadata.clone())
                 .with_row_groups(groups)

@@ -233,6 +233,33 @@ fn pooled_engine(config: &Config, limits: &Limits) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
+/// The guard after each linear memory under an address-space limit: the
+/// bounds are checked explicitly then, so a guard only catches what the
+/// checks let through (nothing); one page keeps the layout usual.
+const SMALL_GUARD: u64 = 64 << 10;
+
+/// Under an address-space limit (`RLIMIT_AS`): each linear memory reserves
+/// only its cap (plus a small guard), not wasmtime's default of 4 GiB plus
+/// 32 MiB of guard, so that a few iterations' memories fit the limit. The
+/// compiled code then checks bounds explicitly (a little slower; a cache
+/// entry compiled without a limit is not reused, as its settings differ).
+fn fit_address_space(config: &mut Config, limits: &Limits) {
+    config
+        .memory_reservation(limits.memory_bytes.next_multiple_of(64 << 10))
+        .memory_guard_size(SMALL_GUARD)
+        .memory_reservation_for_growth(0)
+        .guard_before_linear_memory(false);
+}
+
+/// The address space the pooling allocator reserves for its linear
+/// memories under [`fit_address_space`]: every slot's memories at their
+/// cap and guard.
+fn pool_reservation(limits: &Limits) -> u64 {
+    let slots = limits.concurrency() as u64 + 1;
+    let memory = limits.memory_bytes.next_multiple_of(64 << 10) + SMALL_GUARD;
+    slots.saturating_mul(u64::from(MEMORIES_PER_COMPONENT)).saturating_mul(memory)
+}
+
 /// Bytes of each linear memory kept mapped between iterations when only
 /// dirty pages are reset: a transform's stack, heap and batches.
 const KEEP_RESIDENT_SCANNED: usize = 16 << 20;
@@ -311,10 +338,24 @@ impl Sandbox {
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(MAX_WASM_STACK);
-        let engine = pooled_engine(&config, &limits).or_else(|pooled| {
-            tracing::warn!("the pooling allocator cannot reserve its slots ({pooled:#}); allocating instances on demand");
-            Engine::new(&config)
-        });
+        let address_space = crate::share::Share::current().address_space_bytes;
+        if address_space.is_some() {
+            fit_address_space(&mut config, &limits);
+        }
+        let engine = match address_space {
+            Some(limit) if pool_reservation(&limits) > limit / 2 => {
+                tracing::warn!(
+                    "the address-space limit of {} (RLIMIT_AS) cannot hold the pooling allocator's slots ({} reserved); allocating instances on demand",
+                    bounds::show_size(limit),
+                    bounds::show_size(pool_reservation(&limits))
+                );
+                Engine::new(&config)
+            }
+            _ => pooled_engine(&config, &limits).or_else(|pooled| {
+                tracing::warn!("the pooling allocator cannot reserve its slots ({pooled:#}); allocating instances on demand");
+                Engine::new(&config)
+            }),
+        };
         let engine = engine.map_err(|e| ModuleError::Engine(format!("{e:#}")))?;
 
         let mut compile_ms = None;
@@ -369,6 +410,11 @@ impl Sandbox {
     pub fn interrupt(&self) {
         self.interrupt.store(true, Ordering::SeqCst);
         self.interrupted.send_replace(true);
+    }
+
+    /// Whether [`Sandbox::interrupt`] was called.
+    pub fn is_interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
     }
 
     /// How long compiling took, or `None` if it came from the cache.

@@ -50,11 +50,14 @@ impl RequestStats {
 }
 
 /// The iteration a request's URL path is about: outputs live at
-/// `…/iter_N/FILE`, so the next-to-last segment names it.
+/// `…/iter_N/FILE` (or `…/iteration=N/FILE`, `=` perhaps escaped), so
+/// the next-to-last segment names it.
 fn iteration_of(path: &str) -> Option<i64> {
     let mut segments = path.trim_end_matches('/').rsplit('/');
     segments.next()?;
-    segments.next()?.strip_prefix("iter_")?.parse().ok()
+    let dir = segments.next()?;
+    let number = ["iter_", "iteration=", "iteration%3D", "iteration%3d"].iter().find_map(|prefix| dir.strip_prefix(prefix))?;
+    number.parse().ok()
 }
 
 /// An [`HttpConnector`] whose clients are reqwest's, counted into `stats`.
@@ -108,6 +111,8 @@ mod tests {
     fn output_paths_name_their_iteration() {
         assert_eq!(iteration_of("/bucket/out/iter_7/part-00000.parquet"), Some(7));
         assert_eq!(iteration_of("/out/iter_-3/_SUCCESS"), Some(-3));
+        assert_eq!(iteration_of("/bucket/out/iteration=12/part-00000.parquet"), Some(12));
+        assert_eq!(iteration_of("/bucket/out/iteration%3D12/_SUCCESS"), Some(12));
         assert_eq!(iteration_of("/bucket/out/_records/iter_7.json"), None);
         assert_eq!(iteration_of("/bucket/out/_manifest.json"), None);
         assert_eq!(iteration_of("/bucket"), None);

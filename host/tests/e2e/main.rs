@@ -20,6 +20,7 @@ mod report;
 mod run;
 mod scaffold;
 mod shards;
+mod share;
 mod shutdown;
 mod spark;
 mod storage;

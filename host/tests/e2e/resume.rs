@@ -173,3 +173,93 @@ fn a_failure_record_is_removed_when_the_iteration_later_succeeds() {
     // The success replaced the failure record: one record per iteration.
     assert_eq!(files_under(&fx.out()), expected_files(0..3));
 }
+
+/// `bytes` with a custom section appended: the same component, another
+/// sha256.
+fn with_custom_section(bytes: &[u8]) -> Vec<u8> {
+    let (name, payload) = (b"corral-test", b"another build");
+    let mut out = bytes.to_vec();
+    out.push(0); // a custom section
+    out.push((1 + name.len() + payload.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(payload);
+    out
+}
+
+#[test]
+fn resume_reruns_exactly_the_iterations_whose_inputs_changed_and_says_why() {
+    let fx = Fixture::new(2_000);
+    let module = fx.dir.path().join("evil.wasm");
+    std::fs::copy(guests::EVIL, &module).unwrap();
+    let job = fx.job("evil.wasm", &[0, 1, 2, 3], "", "");
+    let first = corral(&[&"run", &job]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let resume = |extra: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"run", &job, &"--resume"];
+        args.extend_from_slice(extra);
+        let out = corral(&args);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out
+    };
+    let carried = || fx.manifest()["summary"]["carried_over"].as_u64().unwrap();
+    // Each change reruns every iteration (each read the whole config),
+    // saying why; the same inputs again carry every one over.
+    let check_reran = |out: &crate::support::Output, why: &str| {
+        assert_eq!(carried(), 0, "{why}: {}", fx.manifest()["summary"]);
+        for n in 0..4 {
+            assert!(out.stderr.contains(&format!("iteration {n} runs again: {why}")), "{why}, iteration {n}:\n{}", out.stderr);
+        }
+        resume(&[]);
+        assert_eq!(carried(), 4, "unchanged after: {why}");
+    };
+    let unchanged = resume(&[]);
+    assert_eq!(carried(), 4);
+    assert!(!unchanged.stderr.contains("runs again"), "{}", unchanged.stderr);
+
+    // The config: other rows in the same file.
+    let rows = corral_tests::config_rows(2_000, 7);
+    corral_tests::write_config_csv(&fx.config(), &rows);
+    check_reran(&resume(&[]), "config changed");
+    for n in 0..4 {
+        let want = rows.iter().filter(|r| r.some_column == n).count();
+        let got: usize = read_parquet(&fx.part(n)).iter().map(|b| b.num_rows()).sum();
+        assert_eq!(got, want, "iteration {n} was computed from the new config");
+    }
+    // The module: the same component with a custom section added.
+    std::fs::write(&module, with_custom_section(&std::fs::read(guests::EVIL).unwrap())).unwrap();
+    check_reran(&resume(&[]), "module changed");
+    // The params (the job file is rewritten in place).
+    fx.job("evil.wasm", &[0, 1, 2, 3], "extra = 1", "");
+    check_reran(&resume(&[]), "params changed");
+    // The settings an output depends on.
+    fx.job("evil.wasm", &[0, 1, 2, 3], "extra = 1", "batch_rows = 100");
+    check_reran(&resume(&[]), "settings changed (config.batch_rows)");
+    std::fs::write(&job, std::fs::read_to_string(&job).unwrap().replace("[output]", "[sandbox]\ndeterministic = true\n\n[output]")).unwrap();
+    check_reran(&resume(&[]), "settings changed (deterministic)");
+    // A new iteration: only it runs.
+    let more = corral(&[&"run", &job, &"--resume", &"--iterations", &"0..5"]);
+    assert_eq!(more.code, 0, "{}", more.stderr);
+    assert_eq!(carried(), 4);
+    assert!(!more.stderr.contains("runs again"), "{}", more.stderr);
+
+    // The manifest holds the run's inputs, each record its own.
+    let manifest = fx.manifest();
+    let identity = manifest["job"]["config_identity"].as_str().unwrap().to_owned();
+    let size = std::fs::metadata(fx.config()).unwrap().len();
+    assert!(identity.starts_with(&format!("size {size} modified 20")), "{identity}");
+    assert_eq!(manifest["job"]["settings"]["deterministic"], true);
+    assert_eq!(manifest["job"]["settings"]["config.batch_rows"], 100);
+    for n in 0..5 {
+        assert_eq!(record(&manifest, n)["config_identity"], identity.as_str(), "iteration {n}");
+        assert_eq!(record(&manifest, n)["settings"], manifest["job"]["settings"], "iteration {n}");
+    }
+    // What the resumes left equals a fresh run of the same job.
+    let fresh = fx.dir.path().join("fresh");
+    let out = corral(&[&"run", &job, &"--iterations", &"0..5", &"--out", &fresh]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for n in 0..5 {
+        let part = format!("iter_{n}/part-00000.parquet");
+        assert_eq!(read_parquet(&fx.out().join(&part)), read_parquet(&fresh.join(&part)), "iteration {n}");
+    }
+}

@@ -61,3 +61,89 @@ fn a_bad_shard_is_refused() {
     assert!(out.stderr.contains("invalid `--shard`: `3/3` is not K/N with 0 <= K < N"), "{}", out.stderr);
     assert!(!fx.out().exists());
 }
+
+/// Runs two attempts of `corral run JOB --shard 0/2 --resume ARGS` at once
+/// (as Spark's speculation or a rescheduled task of a stalled executor
+/// does); their exit codes and stderr.
+fn two_attempts_at_once(job: &std::path::Path, args: &[&str], envs: &[(String, String)]) -> Vec<(i32, String)> {
+    let spawn = || {
+        let mut command_args: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"run", &job, &"--shard", &"0/2", &"--resume"];
+        command_args.extend(args.iter().map(|a| a as &dyn AsRef<std::ffi::OsStr>));
+        crate::support::corral_command(&command_args, envs)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let attempts = [spawn(), spawn()];
+    attempts
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+        })
+        .collect()
+}
+
+/// Iterations 0..16 in shard 0 of 2: the even ones.
+const SHARD_ZERO: [i64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
+
+#[test]
+fn two_attempts_of_a_shard_at_once_into_a_local_output_both_succeed_once_each_output() {
+    let fx = Fixture::new(4_000);
+    let job = fx.job(guests::EVIL, &(0..16).collect::<Vec<_>>(), "delay_ms = 40", "");
+    // The other shard first, so that the output directory holds an earlier
+    // run's work when the attempts start (they then look for a killed
+    // run's staging files in each iteration's directory).
+    let other = corral(&[&"run", &job, &"--shard", &"1/2"]);
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    for (code, stderr) in two_attempts_at_once(&job, &[], &[]) {
+        assert_eq!(code, 0, "each attempt's iterations ended committed:\n{stderr}");
+    }
+    let mut want: Vec<String> = vec!["_shards/shard-0-of-2.json".into(), "_shards/shard-1-of-2.json".into()];
+    for n in 0..16 {
+        want.push(format!("iter_{n}/_SUCCESS"));
+        want.push(format!("iter_{n}/part-00000.parquet"));
+    }
+    want.sort();
+    assert_eq!(corral_tests::files_under(&fx.out()), want, "every output once, no stale record, no staging file");
+    let shard = corral_tests::read_json(&fx.out().join("_shards/shard-0-of-2.json"));
+    let listed: Vec<i64> = shard["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
+    assert_eq!(listed, SHARD_ZERO, "one manifest covering every iteration of the shard: {shard}");
+    assert_eq!(shard["summary"]["succeeded"], SHARD_ZERO.len());
+    for n in 0..16 {
+        let want = fx.rows.iter().filter(|r| r.some_column == n).count();
+        let got: usize = corral_tests::read_parquet(&fx.part(n)).iter().map(|b| b.num_rows()).sum();
+        assert_eq!(got, want, "iteration {n} is whole");
+    }
+    let merged = corral(&[&"manifest", &"merge", &fx.out()]);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+}
+
+#[test]
+fn two_attempts_of_a_shard_at_once_on_s3_both_succeed_once_each_output() {
+    let fx = Fixture::new(4_000);
+    let job = fx.job(guests::EVIL, &(0..16).collect::<Vec<_>>(), "delay_ms = 40", "");
+    let server = corral_tests::s3::S3Server::shared();
+    let bucket = server.new_bucket("attempts");
+    let out = bucket.url("run");
+    let other = crate::support::corral_env(&[&"run", &job, &"--shard", &"1/2", &"--out", &out], &server.env());
+    assert_eq!(other.code, 0, "{}", other.stderr);
+    for (code, stderr) in two_attempts_at_once(&job, &["--out", &out], &server.env()) {
+        assert_eq!(code, 0, "each attempt's iterations ended committed:\n{stderr}");
+    }
+    let mut want: Vec<String> = vec!["run/_shards/shard-0-of-2.json".into(), "run/_shards/shard-1-of-2.json".into()];
+    for n in 0..16 {
+        want.push(format!("run/iter_{n}/_SUCCESS"));
+        want.push(format!("run/iter_{n}/part-00000.parquet"));
+    }
+    want.sort();
+    assert_eq!(bucket.keys("run"), want, "every output once, no stale record");
+    let shard: serde_json::Value = serde_json::from_slice(&bucket.get("run/_shards/shard-0-of-2.json").unwrap()).unwrap();
+    assert_eq!(shard["summary"]["succeeded"], SHARD_ZERO.len(), "{shard}");
+    for n in 0..16 {
+        let want = fx.rows.iter().filter(|r| r.some_column == n).count();
+        let got: usize = corral_tests::parquet_batches(bucket.get(&format!("run/iter_{n}/part-00000.parquet")).unwrap()).iter().map(|b| b.num_rows()).sum();
+        assert_eq!(got, want, "iteration {n} is whole");
+    }
+}

@@ -62,6 +62,13 @@ fn spark_launcher_runs_shards_on_s3_and_merges_one_manifest() {
     }
     let shards: Vec<String> = bucket.keys("spark/_shards");
     assert_eq!(shards.len(), 4, "{shards:?}");
+    // Each shard ran as many iterations at once as its task had CPUs
+    // (spark.task.cpus = 1), not the machine's cores.
+    for key in &shards {
+        let shard: serde_json::Value = serde_json::from_slice(&bucket.get(key).unwrap()).unwrap();
+        assert_eq!(shard["job"]["limits"]["max_workers"], 1, "{key}: {}", shard["job"]);
+        assert_eq!(shard["job"]["threads"], 1, "{key}: {}", shard["job"]);
+    }
 }
 
 /// The pids of running `corral` processes whose command line holds `needle`.
@@ -151,4 +158,46 @@ fn the_spark_job_fails_when_an_iteration_fails() {
     assert_eq!(manifest["summary"]["failed"], 1);
     assert_eq!(record(&manifest, 4)["error"]["kind"], "guest_error");
     assert_eq!(manifest["summary"]["succeeded"], 5, "a failed iteration is recorded, not retried by Spark");
+}
+
+#[test]
+fn a_hive_layout_output_is_read_by_spark_and_pyarrow_as_one_dataset() {
+    let fx = Fixture::new(3_000);
+    let iterations: Vec<i64> = vec![0, 3, 5, 8, 13];
+    let job = fx.job(guests::EVIL, &iterations, "", "");
+    std::fs::write(&job, std::fs::read_to_string(&job).unwrap().replace("dir = \"out\"", "dir = \"out\"\nlayout = \"hive\"")).unwrap();
+    let out = fx.out();
+    let spark = launcher(&job, &out.display().to_string(), 2, &[]).output().unwrap();
+    assert_eq!(spark.status.code(), Some(0), "{}", String::from_utf8_lossy(&spark.stderr));
+    for n in &iterations {
+        assert!(out.join(format!("iteration={n}/part-00000.parquet")).exists(), "iteration={n}/");
+        assert!(!out.join(format!("iter_{n}")).exists());
+    }
+    assert_eq!(fx.manifest()["job"]["layout"], "hive");
+    let want: Vec<String> = iterations
+        .iter()
+        .map(|&n| format!("{n} {}", fx.rows.iter().filter(|r| r.some_column == n).count()))
+        .collect();
+    // Spark's partition discovery (the `_` files and directories are
+    // skipped), and pyarrow's datasets with Hive partitioning.
+    let readers = [
+        "from pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.master('local[1]').getOrCreate()\n\
+         df = spark.read.parquet(sys.argv[1])\n\
+         assert 'iteration' in df.columns, df.columns\n\
+         rows = sorted((r['iteration'], r['count']) for r in df.groupBy('iteration').count().collect())\n\
+         spark.stop()",
+        "import pyarrow.dataset as ds\n\
+         table = ds.dataset(sys.argv[1], format='parquet', partitioning='hive', exclude_invalid_files=True).to_table()\n\
+         counts = {}\n\
+         for n in table.column('iteration').to_pylist(): counts[n] = counts.get(n, 0) + 1\n\
+         rows = sorted(counts.items())",
+    ];
+    for reader in readers {
+        let script = format!("import sys\n{reader}\nprint('\\n'.join(f'{{n}} {{c}}' for n, c in rows))\n");
+        let read = Command::new("python3").arg("-c").arg(&script).arg(&out).env("PYSPARK_PYTHON", "python3").output().unwrap();
+        assert!(read.status.success(), "{}", String::from_utf8_lossy(&read.stderr));
+        let got: Vec<String> = String::from_utf8_lossy(&read.stdout).lines().map(str::to_owned).collect();
+        assert_eq!(got, want, "rows per iteration, read as one dataset by:\n{reader}");
+    }
 }

@@ -144,6 +144,28 @@ fn uploads_reset_mid_body_are_retried() {
 }
 
 #[test]
+fn a_storage_failure_is_attempted_again_within_the_run_and_its_attempts_recorded() {
+    let s3 = S3Job::new("reset-again", "max_retries = 0");
+    // The first two uploads are reset; with no retries of the request,
+    // their iterations fail as storage and are attempted again (at most 3
+    // times: the same iteration may get both resets).
+    let fault = Fault::ResetFirstUploads { count: 2, path_contains: "part-00000.parquet" };
+    let proxy = FaultProxy::start(S3Server::shared().port, fault);
+    let run = s3.run("runs/again", &proxy.endpoint(), &["--attempts", "3"]);
+    assert_eq!(run.code, 0, "the later attempts succeeded: {}", run.stderr);
+    let resets = proxy.counts.resets.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(resets, 2, "the proxy reset {resets} uploads");
+    let manifest = s3.manifest("runs/again");
+    let again: u64 = SEED_SEQUENCE.iter().map(|&n| record(&manifest, n)["attempts"].as_u64().unwrap() - 1).sum();
+    assert_eq!(again, resets, "one more attempt for each reset upload: {manifest}");
+    for n in SEED_SEQUENCE {
+        s3.check_output("runs/again", n);
+    }
+    assert!(run.stderr.contains("retrying in"), "{}", run.stderr);
+    assert!(s3.bucket.keys("runs/again/_records").is_empty(), "no failure record left");
+}
+
+#[test]
 fn uploads_reset_without_retries_fail_as_storage_and_leave_nothing_partial() {
     let s3 = S3Job::new("reset-fail", "max_retries = 0");
     // An earlier good run under `runs/kept`.
@@ -157,8 +179,9 @@ fn uploads_reset_without_retries_fail_as_storage_and_leave_nothing_partial() {
     for out in ["runs/fresh", "runs/kept"] {
         let fault = Fault::ResetUploads { every: 2, path_contains: "part-00000.parquet", min_body: 1 };
         let proxy = FaultProxy::start(S3Server::shared().port, fault);
-        let run = s3.run(out, &proxy.endpoint(), &[]);
-        assert_eq!(run.code, 1, "{}", run.stderr);
+        // One attempt an iteration: a reset upload fails it.
+        let run = s3.run(out, &proxy.endpoint(), &["--attempts", "1"]);
+        assert_eq!(run.code, 75, "every failure was storage's, worth another run: {}", run.stderr);
         let resets = proxy.counts.resets.load(std::sync::atomic::Ordering::SeqCst);
         let manifest = s3.manifest(out);
         let failed: Vec<i64> = SEED_SEQUENCE.iter().copied().filter(|&n| record(&manifest, n)["status"] == "failed").collect();
