@@ -143,8 +143,11 @@ fn a_host_panic_fails_its_iteration_only() {
     let fx = Fixture::new(1_000);
     let job = fx.job(guests::EVIL, &[1, 2, 3], "", "");
     let out = crate::support::corral_with_env(&[&"run", &job], &[("CORRAL_TEST_HOST_PANIC", "2")]);
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    // A host fault is not the iteration's: it is attempted again, and a
+    // run whose only failures are such exits 75 (worth running again).
+    assert_eq!(out.code, 75, "{}", out.stderr);
     let manifest = fx.manifest();
+    assert_eq!(record(&manifest, 2)["attempts"], 2, "{}", record(&manifest, 2));
     let error = &record(&manifest, 2)["error"];
     assert_eq!(error["kind"], "host_panic", "{error}");
     assert!(error["message"].as_str().unwrap().contains("CORRAL_TEST_HOST_PANIC"), "{error}");
