@@ -233,6 +233,16 @@ fn pooled_engine(config: &Config, limits: &Limits) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
+/// A module whose memories start at least this large (CPython's snapshot,
+/// about 13 MiB) gets its memory image copied in at each instantiation
+/// instead of mapped copy-on-write: every iteration of such a guest writes
+/// to many of the image's pages, and each first write to a copy-on-write
+/// page is a fault and a TLB shootdown to every core running the process
+/// (a third of the CPU of one-row Python iterations; copying instead made
+/// them about 1.9x faster, see BENCHMARKS.md). Small images (Rust guests)
+/// stay copy-on-write, which measured the same either way.
+const COPY_MEMORY_IMAGE_FROM: u64 = 4 << 20;
+
 /// The guard after each linear memory under an address-space limit: the
 /// bounds are checked explicitly then, so a guard only catches what the
 /// checks let through (nothing); one page keeps the layout usual.
@@ -333,11 +343,14 @@ impl Sandbox {
         let ModuleBytes { bytes, sha256 } = module;
         check_size(bytes.len() as u64, location, &limits)?;
         check_header(&bytes, location)?;
-        check_shape(&bytes, location, &limits)?;
+        let shape = check_shape(&bytes, location, &limits)?;
         let mut config = Config::new();
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(MAX_WASM_STACK);
+        if shape.min_memory_bytes >= COPY_MEMORY_IMAGE_FROM {
+            config.memory_init_cow(false);
+        }
         let address_space = crate::share::Share::current().address_space_bytes;
         if address_space.is_some() {
             fit_address_space(&mut config, &limits);
@@ -639,7 +652,7 @@ pub fn check_size(size: u64, location: &Location, limits: &Limits) -> Result<(),
 /// Refuses a module with more functions than
 /// `limits.guest.max_module_functions`, or one whose memories' initial
 /// sizes are over `limits.memory`, found without compiling.
-fn check_shape(bytes: &[u8], location: &Location, limits: &Limits) -> Result<(), ModuleError> {
+fn check_shape(bytes: &[u8], location: &Location, limits: &Limits) -> Result<bounds::ModuleShape, ModuleError> {
     let shape =
         bounds::inspect(bytes).map_err(|e| ModuleError::Invalid { location: location.clone(), message: e.to_string() })?;
     let limit = limits.guest.max_module_functions;
@@ -653,7 +666,7 @@ fn check_shape(bytes: &[u8], location: &Location, limits: &Limits) -> Result<(),
             cap: limits.memory_bytes,
         });
     }
-    Ok(())
+    Ok(shape)
 }
 
 /// Compiles `bytes` on a thread of its own and waits for it at most
