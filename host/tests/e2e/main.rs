@@ -23,5 +23,6 @@ mod shards;
 mod share;
 mod shutdown;
 mod spark;
+mod spark_cluster;
 mod storage;
 mod support;
