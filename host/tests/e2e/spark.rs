@@ -161,7 +161,7 @@ fn the_spark_job_fails_when_an_iteration_fails() {
 }
 
 #[test]
-fn a_hive_layout_output_is_read_by_spark_and_pyarrow_as_one_dataset() {
+fn a_hive_layout_output_is_read_by_spark_duckdb_and_pyarrow_as_one_dataset() {
     let fx = Fixture::new(3_000);
     let iterations: Vec<i64> = vec![0, 3, 5, 8, 13];
     let job = fx.job(guests::EVIL, &iterations, "", "");
@@ -179,7 +179,7 @@ fn a_hive_layout_output_is_read_by_spark_and_pyarrow_as_one_dataset() {
         .map(|&n| format!("{n} {}", fx.rows.iter().filter(|r| r.some_column == n).count()))
         .collect();
     // Spark's partition discovery (the `_` files and directories are
-    // skipped), and pyarrow's datasets with Hive partitioning.
+    // skipped), DuckDB's hive_partitioning and pyarrow's datasets.
     let readers = [
         "from pyspark.sql import SparkSession\n\
          spark = SparkSession.builder.master('local[1]').getOrCreate()\n\
@@ -187,6 +187,8 @@ fn a_hive_layout_output_is_read_by_spark_and_pyarrow_as_one_dataset() {
          assert 'iteration' in df.columns, df.columns\n\
          rows = sorted((r['iteration'], r['count']) for r in df.groupBy('iteration').count().collect())\n\
          spark.stop()",
+        "import duckdb\n\
+         rows = duckdb.sql(f\"select iteration, count(*) from read_parquet('{sys.argv[1]}/*/*.parquet', hive_partitioning = true) group by 1 order by 1\").fetchall()",
         "import pyarrow.dataset as ds\n\
          table = ds.dataset(sys.argv[1], format='parquet', partitioning='hive', exclude_invalid_files=True).to_table()\n\
          counts = {}\n\
