@@ -120,94 +120,12 @@ pub struct CheckArgs {
 pub struct RunArgs {
     /// The job file (TOML).
     pub job: PathBuf,
-    /// Iteration ids, e.g. `2,3,4` or `0..64` (overrides `iterations`).
-    #[arg(long)]
-    pub iterations: Option<String>,
-    /// Iterations running at once (overrides `limits.max_workers`).
-    #[arg(long)]
-    pub max_workers: Option<usize>,
-    /// The config table (overrides `config.path`).
-    #[arg(long)]
-    pub config: Option<String>,
-    /// The transform component (overrides `transform.module`).
-    #[arg(long)]
-    pub module: Option<String>,
-    /// The output directory (overrides `output.dir`).
-    #[arg(long)]
-    pub out: Option<String>,
-    /// A param for the transform, `key=value` (repeatable; overrides `[params]`).
-    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
-    pub params: Vec<(String, String)>,
-    /// Fuel per iteration (overrides `limits.fuel`).
-    #[arg(long)]
-    pub fuel: Option<u64>,
-    /// Memory cap per iteration, e.g. `256MiB` (overrides `limits.memory`).
-    #[arg(long)]
-    pub memory: Option<String>,
-    /// Timeout per iteration, e.g. `30s` (overrides `limits.timeout`).
-    #[arg(long)]
-    pub timeout: Option<String>,
-    /// Cap on one iteration's output, e.g. `1GiB` (overrides `limits.max_output`).
-    #[arg(long)]
-    pub max_output: Option<String>,
-    /// Cap on the rows one iteration may emit (overrides `limits.max_output_rows`).
-    #[arg(long)]
-    pub max_output_rows: Option<u64>,
-    /// Attempts an iteration gets when it fails as storage or host_panic
-    /// (overrides `limits.attempts`).
-    #[arg(long)]
-    pub attempts: Option<u32>,
-    /// What the running iterations' memory caps may add up to, e.g. `8GiB`
-    /// (overrides `limits.memory_budget`).
-    #[arg(long)]
-    pub memory_budget: Option<String>,
-    /// Fixed random numbers and clocks per iteration: the same input gives
-    /// the same output, bit for bit (sets `sandbox.deterministic`).
-    #[arg(long)]
-    pub deterministic: bool,
+    /// What the flags override of the job file.
+    #[command(flatten)]
+    pub overrides: Overrides,
     /// Compile the transform without the on-disk cache.
     #[arg(long)]
     pub no_cache: bool,
-    /// Finish an earlier run of this job: skip the iterations it already
-    /// committed with the same module and params, run the rest, and write
-    /// a manifest that covers them all.
-    #[arg(long)]
-    pub resume: bool,
-    /// Run only shard K of N (0-based) of the iterations: the one at
-    /// position i is in shard i mod N. The manifest goes to
-    /// `_shards/shard-K-of-N.json`; `corral manifest merge OUT` joins them.
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
-}
-
-fn parse_param(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("`{text}` is not KEY=VALUE")),
-    }
-}
-
-impl RunArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            iterations: self.iterations.clone(),
-            max_workers: self.max_workers,
-            config: self.config.clone(),
-            module: self.module.clone(),
-            out: self.out.clone(),
-            params: self.params.clone(),
-            fuel: self.fuel,
-            memory: self.memory.clone(),
-            timeout: self.timeout.clone(),
-            max_output: self.max_output.clone(),
-            memory_budget: self.memory_budget.clone(),
-            deterministic: self.deterministic,
-            max_output_rows: self.max_output_rows,
-            attempts: self.attempts,
-            resume: self.resume,
-            shard: self.shard.clone(),
-        }
-    }
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -305,7 +223,7 @@ fn check(args: CheckArgs) -> i32 {
 }
 
 fn run(args: RunArgs, progress_bar: bool) -> i32 {
-    let job = match Job::load(&args.job, &args.overrides()) {
+    let job = match Job::load(&args.job, &args.overrides) {
         Ok(job) => job,
         Err(e) => {
             let e = runner::RunError::Job(e);

@@ -201,41 +201,73 @@ pub struct LimitsSection {
     pub attempts: Option<u32>,
 }
 
-/// Overrides from the command line; each replaces the job file's value.
-#[derive(Clone, Debug, Default)]
+/// Overrides from the command line (`corral run`'s flags, flattened into
+/// its arguments); each replaces the job file's value.
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct Overrides {
-    /// `--iterations`
+    /// Iteration ids, e.g. `2,3,4` or `0..64` (overrides `iterations`).
+    #[arg(long)]
     pub iterations: Option<String>,
-    /// `--max-workers`
+    /// Iterations running at once (overrides `limits.max_workers`).
+    #[arg(long)]
     pub max_workers: Option<usize>,
-    /// `--config`
+    /// The config table (overrides `config.path`).
+    #[arg(long)]
     pub config: Option<String>,
-    /// `--module`
+    /// The transform component (overrides `transform.module`).
+    #[arg(long)]
     pub module: Option<String>,
-    /// `--out`
+    /// The output directory (overrides `output.dir`).
+    #[arg(long)]
     pub out: Option<String>,
-    /// `--param k=v`, in order.
+    /// A param for the transform, `key=value` (repeatable; overrides `[params]`).
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
-    /// `--fuel`
+    /// Fuel per iteration (overrides `limits.fuel`).
+    #[arg(long)]
     pub fuel: Option<u64>,
-    /// `--memory`
+    /// Memory cap per iteration, e.g. `256MiB` (overrides `limits.memory`).
+    #[arg(long)]
     pub memory: Option<String>,
-    /// `--timeout`
+    /// Timeout per iteration, e.g. `30s` (overrides `limits.timeout`).
+    #[arg(long)]
     pub timeout: Option<String>,
-    /// `--max-output`
+    /// Cap on one iteration's output, e.g. `1GiB` (overrides `limits.max_output`).
+    #[arg(long)]
     pub max_output: Option<String>,
-    /// `--memory-budget`
+    /// What the running iterations' memory caps may add up to, e.g. `8GiB`
+    /// (overrides `limits.memory_budget`).
+    #[arg(long)]
     pub memory_budget: Option<String>,
-    /// `--deterministic`
+    /// Fixed random numbers and clocks per iteration: the same input gives
+    /// the same output, bit for bit (sets `sandbox.deterministic`).
+    #[arg(long)]
     pub deterministic: bool,
-    /// `--max-output-rows`
+    /// Cap on the rows one iteration may emit (overrides `limits.max_output_rows`).
+    #[arg(long)]
     pub max_output_rows: Option<u64>,
-    /// `--attempts`
+    /// Attempts an iteration gets when it fails as storage or host_panic
+    /// (overrides `limits.attempts`).
+    #[arg(long)]
     pub attempts: Option<u32>,
-    /// `--resume`
+    /// Finish an earlier run of this job: skip the iterations it already
+    /// committed from the same inputs (module, params, config, settings),
+    /// run the rest, and write a manifest that covers them all.
+    #[arg(long)]
     pub resume: bool,
-    /// `--shard K/N`
+    /// Run only shard K of N (0-based) of the iterations: the one at
+    /// position i is in shard i mod N. The manifest goes to
+    /// `_shards/shard-K-of-N.json`; `corral manifest merge OUT` joins them.
+    #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
+}
+
+/// A `--param` as `(key, value)`.
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
 }
 
 /// A validated job: everything the run needs, nothing left to check.
