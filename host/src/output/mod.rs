@@ -2,7 +2,8 @@
 //! Parquet file (a small output held back and written whole), on the
 //! object store or the local disk, committed (`part-00000.parquet`, then
 //! `_SUCCESS` holding the iteration's record) only when the iteration
-//! succeeds, aborted otherwise.
+//! succeeds, aborted otherwise. The Parquet settings are [`format`]'s, the
+//! local disk's staging names and their clean-up `staging`'s.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -14,15 +15,18 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, AsyncArrowWriter, add_encoded_arrow_schema_to_metadata};
-use parquet::basic::Compression;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::SchemaDescriptor;
+use parquet::arrow::{ArrowWriter, AsyncArrowWriter};
 
 use futures::FutureExt as _;
 
 use crate::deadline::Deadline;
-use crate::schema_memo::LastSchema;
+
+mod format;
+mod staging;
+
+pub use self::format::ParquetFormat;
+pub use self::staging::remove_local_staging;
+use self::staging::staging_path;
 
 /// The data file of an iteration's output directory.
 pub const PART_FILE: &str = "part-00000.parquet";
@@ -199,89 +203,6 @@ enum Writer {
         /// The staging file, renamed to [`PART_FILE`] when complete.
         staged: PathBuf,
     },
-}
-
-/// The Parquet settings of a run's outputs, with what derives from an
-/// output's schema (the Parquet schema and the `ARROW:schema` hint, a
-/// base64 IPC message) worked out once for the run's outputs rather than
-/// once for each: for the small outputs of short iterations it was a third
-/// of the Parquet writer's cost. The files are the same bytes as without it.
-///
-/// An output streamed as it is emitted is Snappy-compressed, with
-/// dictionaries and page statistics ([`ParquetFormat::streamed`], as Spark
-/// writes). One under [`SMALL_OUTPUT_BYTES`], written whole at the end, is
-/// plain: no dictionary, no compression, statistics for the column chunk
-/// only ([`ParquetFormat::small`]). For a file of a few rows those cost more
-/// than they save: a one-row file of four columns took 54 µs to write with
-/// the streamed settings and 27 µs with these, and is 1,093 bytes instead of
-/// 1,376.
-#[derive(Debug)]
-pub struct ParquetFormat {
-    last: LastSchema<SchemaSettings>,
-    /// Buffered bytes at which a streamed output's row group is flushed.
-    row_group_bytes: usize,
-}
-
-impl Default for ParquetFormat {
-    fn default() -> Self {
-        ParquetFormat { last: LastSchema::default(), row_group_bytes: MAX_ROW_GROUP_BYTES }
-    }
-}
-
-/// A Parquet writer's settings for one Arrow schema.
-#[derive(Debug)]
-struct SchemaSettings {
-    streamed: WriterProperties,
-    small: WriterProperties,
-    parquet_schema: SchemaDescriptor,
-}
-
-impl ParquetFormat {
-    /// The properties of a streamed output (before the schema's hint).
-    pub fn streamed() -> WriterProperties {
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_bytes(Some(MAX_ROW_GROUP_BYTES))
-            .build()
-    }
-
-    /// The settings of a run whose iterations have `memory_cap` bytes each:
-    /// a streamed output's row group is flushed at a quarter of the cap (at
-    /// most [`MAX_ROW_GROUP_BYTES`]), as the writer's buffer counts against
-    /// the iteration's memory.
-    pub fn for_memory_cap(memory_cap: u64) -> Self {
-        let quarter = usize::try_from(memory_cap / 4).unwrap_or(usize::MAX);
-        ParquetFormat { row_group_bytes: quarter.clamp(1 << 20, MAX_ROW_GROUP_BYTES), ..ParquetFormat::default() }
-    }
-
-    /// The properties of a small output written whole (before the schema's
-    /// hint).
-    pub fn small() -> WriterProperties {
-        WriterProperties::builder()
-            .set_compression(Compression::UNCOMPRESSED)
-            .set_dictionary_enabled(false)
-            .set_statistics_enabled(EnabledStatistics::Chunk)
-            .build()
-    }
-
-    /// A writer's options for `schema`, for a small output written whole
-    /// or for a streamed one.
-    fn options(&self, schema: &SchemaRef, small: bool) -> Result<ArrowWriterOptions, parquet::errors::ParquetError> {
-        let settings = self.last.get_or_try_make(schema, || {
-            let mut streamed = Self::streamed().into_builder().set_max_row_group_bytes(Some(self.row_group_bytes)).build();
-            let mut small = Self::small();
-            let parquet_schema = ArrowSchemaConverter::new().with_coerce_types(streamed.coerce_types()).convert(schema)?;
-            add_encoded_arrow_schema_to_metadata(schema, &mut streamed);
-            add_encoded_arrow_schema_to_metadata(schema, &mut small);
-            Ok::<_, parquet::errors::ParquetError>(SchemaSettings { streamed, small, parquet_schema })
-        })?;
-        let properties = if small { &settings.small } else { &settings.streamed };
-        // The hint is in the properties already.
-        Ok(ArrowWriterOptions::new()
-            .with_properties(properties.clone())
-            .with_parquet_schema(settings.parquet_schema.clone())
-            .with_skip_arrow_metadata(true))
-    }
 }
 
 /// The output of one iteration, in progress.
@@ -580,82 +501,6 @@ impl std::fmt::Display for Target {
     }
 }
 
-/// Where a local file is staged before it is renamed to `name`: the
-/// `NAME#…` form of object_store's local store, which its listings hide
-/// and [`remove_local_staging`] removes after a killed run. The suffix is
-/// this process's [`StagingOwner`], so that no two attempts share one,
-/// on one host or on several writing to a shared disk.
-fn staging_path(dir: &std::path::Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}#{}", StagingOwner::current()))
-}
-
-/// Who wrote a staging file: a process id and a hash of its host's name,
-/// `PID.HOST` (`PID` alone in files of older runs and object_store's).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct StagingOwner {
-    pid: u32,
-    host: Option<u32>,
-}
-
-impl StagingOwner {
-    /// This process.
-    fn current() -> StagingOwner {
-        static CURRENT: std::sync::OnceLock<StagingOwner> = std::sync::OnceLock::new();
-        *CURRENT.get_or_init(|| StagingOwner { pid: std::process::id(), host: Some(host_hash()) })
-    }
-
-    /// The owner a staging suffix names, if it is one of ours.
-    fn parse(suffix: &str) -> Option<StagingOwner> {
-        let (pid, host) = match suffix.split_once('.') {
-            Some((pid, host)) => (pid, Some(u32::from_str_radix(host, 16).ok().filter(|_| host.len() == 8)?)),
-            None => (suffix, None),
-        };
-        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        Some(StagingOwner { pid: pid.parse().ok()?, host })
-    }
-
-    /// Whether a file it staged `age` ago is left over, not being written:
-    /// on this host, when its process is gone (or is this one, which has
-    /// no file staged where it is about to write); from another host, which
-    /// this one cannot see, after [`FOREIGN_STAGING_AGE`]; in the `PID`
-    /// form (object_store's counter, not a pid), after
-    /// [`PLAIN_STAGING_AGE`].
-    fn left_over(self, age: std::time::Duration) -> bool {
-        let here = StagingOwner::current();
-        match self.host {
-            None => age > PLAIN_STAGING_AGE,
-            Some(host) if Some(host) != here.host => age > FOREIGN_STAGING_AGE,
-            Some(_) => self.pid == here.pid || !std::path::Path::new(&format!("/proc/{}", self.pid)).exists(),
-        }
-    }
-}
-
-impl std::fmt::Display for StagingOwner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.host {
-            Some(host) => write!(f, "{}.{host:08x}", self.pid),
-            None => write!(f, "{}", self.pid),
-        }
-    }
-}
-
-/// A hash of this host's name (FNV-1a: stable across builds and runs).
-fn host_hash() -> u32 {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    name.trim().bytes().fold(0x811c_9dc5u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193))
-}
-
-/// A staging file another host's attempt left is removed once it is this
-/// old: no attempt writes one file for a day.
-const FOREIGN_STAGING_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
-/// A staging file of object_store's (a manifest's, a failure record's: it
-/// exists for the milliseconds of one put) is removed once it is this old,
-/// so that a concurrent attempt's put in flight is not.
-const PLAIN_STAGING_AGE: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// An output whose data file is complete, waiting for its `_SUCCESS`.
 #[derive(Debug)]
 pub struct Finished {
@@ -719,78 +564,11 @@ fn metadata_bytes(schema: &arrow_schema::Schema) -> u64 {
 }
 
 
-/// Removes the staging files a killed run left in the local directory `dir`
-/// for the object `name` (for every object, if `name` is empty). object_store's
-/// local store writes `NAME#N` and renames it into place, and hides such
-/// files from listings, so nothing else would ever remove them. A file an
-/// attempt may still be writing ([`StagingOwner::left_over`]) is left
-/// alone: two attempts of one shard may run at once.
-pub fn remove_local_staging(dir: &std::path::Path, name: &str) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let file = entry.file_name();
-        let file = file.to_string_lossy();
-        let Some((object, suffix)) = file.rsplit_once('#') else { continue };
-        let Some(owner) = StagingOwner::parse(suffix) else { continue };
-        let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).unwrap_or_default();
-        if (name.is_empty() || object == name) && owner.left_over(age) {
-            match std::fs::remove_file(entry.path()) {
-                Ok(()) => tracing::info!(file = %entry.path().display(), "removed a staging file left by an earlier run"),
-                Err(e) => tracing::warn!(file = %entry.path().display(), "cannot remove a stale staging file: {e}"),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn staging_files_of_a_killed_run_are_removed_and_nothing_else() {
-        let dir = tempfile::tempdir().unwrap();
-        // Pids above the kernel's largest (2^22) are of no process.
-        let here = StagingOwner::current();
-        let dead = StagingOwner { pid: 99_999_999, ..here };
-        let (ours, theirs) = (format!("_SUCCESS#{here}"), format!("_SUCCESS#{dead}"));
-        // object_store's `NAME#N` files count once they are a minute old.
-        let names = ["part-00000.parquet", "part-00000.parquet#3", "_SUCCESS#12", "_SUCCESS", "notes#draft", "iter_1.json#2", "iter_12.json#1"];
-        let minutes_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
-        for name in names.iter().copied().chain([ours.as_str(), theirs.as_str()]) {
-            let file = std::fs::File::create(dir.path().join(name)).unwrap();
-            if !name.contains('.') || name.rsplit_once('#').is_some_and(|(_, suffix)| !suffix.contains('.')) {
-                file.set_modified(minutes_ago).unwrap();
-            }
-        }
-        std::fs::File::create(dir.path().join("_manifest.json#1")).unwrap();
-        remove_local_staging(dir.path(), "iter_1.json");
-        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        left.sort();
-        let mut want = vec!["_SUCCESS", "_SUCCESS#12", "_manifest.json#1", "iter_12.json#1", "notes#draft", "part-00000.parquet", "part-00000.parquet#3", ours.as_str(), theirs.as_str()];
-        want.sort();
-        assert_eq!(left, want);
-        remove_local_staging(dir.path(), "");
-        let mut left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        left.sort();
-        assert_eq!(left, ["_SUCCESS", "_manifest.json#1", "notes#draft", "part-00000.parquet"], "a put in flight (under a minute old) stays");
-    }
-
-    #[test]
-    fn staging_files_of_a_live_attempt_or_another_host_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let here = StagingOwner::current();
-        // pid 1 is always alive; another host's file is recent.
-        let live = StagingOwner { pid: 1, ..here };
-        let elsewhere = StagingOwner { pid: 99_999_999, host: here.host.map(|h| h ^ 1) };
-        for owner in [live, elsewhere] {
-            assert_eq!(StagingOwner::parse(&owner.to_string()), Some(owner));
-            std::fs::write(dir.path().join(format!("part-00000.parquet#{owner}")), b"x").unwrap();
-        }
-        remove_local_staging(dir.path(), "");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "both are left for their writers");
-        assert_eq!(StagingOwner::parse("12.zz"), None);
-        assert_eq!(StagingOwner::parse("12"), Some(StagingOwner { pid: 12, host: None }));
-    }
+    use crate::output::staging::StagingOwner;
+    use parquet::basic::Compression;
 
     fn batch(values: &[i64]) -> RecordBatch {
         let array = arrow_array::Int64Array::from(values.to_vec());
@@ -892,39 +670,6 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_format_writes_the_bytes_of_a_plain_writer_for_each_schema() {
-        let plain = |batch: &RecordBatch| {
-            let small = (batch.get_array_memory_size() as u64) < SMALL_OUTPUT_BYTES;
-            let props = if small { ParquetFormat::small() } else { ParquetFormat::streamed() };
-            let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap();
-            writer.write(batch).unwrap();
-            writer.into_inner().unwrap()
-        };
-        let text = |values: &[&str]| {
-            let array = arrow_array::StringArray::from(values.to_vec());
-            RecordBatch::try_from_iter([("name", Arc::new(array) as arrow_array::ArrayRef)]).unwrap()
-        };
-        let root = tempfile::tempdir().unwrap();
-        let format = Arc::new(ParquetFormat::default());
-        // Two schemas in turn: each output gets its own schema's settings,
-        // never the previous output's.
-        // Small outputs and streamed ones of each schema.
-        let long: Vec<i64> = (0..10_000).collect();
-        let words: Vec<String> = (0..10_000).map(|n| format!("word {}", n % 7)).collect();
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        let batches = [batch(&[1, 2]), batch(&long), text(&["a"]), batch(&[4]), text(&words), text(&["b", "c"])];
-        for (n, batch) in batches.iter().enumerate() {
-            let dir = root.path().join(format!("iter_{n}"));
-            block_on(async {
-                let mut sink = OutputSink::local(dir.clone(), u64::MAX, u64::MAX).with_format(format.clone());
-                sink.write(batch).await.unwrap();
-                sink.finish().await.unwrap().seal(b"{}".to_vec()).await.unwrap();
-            });
-            assert_eq!(std::fs::read(dir.join(PART_FILE)).unwrap(), plain(batch), "output {n}");
-        }
-    }
-
-    #[test]
     fn an_aborted_local_output_leaves_the_earlier_output_and_no_staging_file() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("iter_1");
@@ -989,4 +734,37 @@ mod tests {
         assert!(!err.is_storage(), "{err:?}");
         assert!(!root.path().join("iter_5").exists(), "a refused batch makes nothing");
     }
+    #[test]
+    fn a_shared_format_writes_the_bytes_of_a_plain_writer_for_each_schema() {
+        let plain = |batch: &RecordBatch| {
+            let small = (batch.get_array_memory_size() as u64) < SMALL_OUTPUT_BYTES;
+            let props = if small { ParquetFormat::small() } else { ParquetFormat::streamed() };
+            let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).unwrap();
+            writer.write(batch).unwrap();
+            writer.into_inner().unwrap()
+        };
+        let text = |values: &[&str]| {
+            let array = arrow_array::StringArray::from(values.to_vec());
+            RecordBatch::try_from_iter([("name", Arc::new(array) as arrow_array::ArrayRef)]).unwrap()
+        };
+        let root = tempfile::tempdir().unwrap();
+        let format = Arc::new(ParquetFormat::default());
+        // Two schemas in turn: each output gets its own schema's settings,
+        // never the previous output's.
+        // Small outputs and streamed ones of each schema.
+        let long: Vec<i64> = (0..10_000).collect();
+        let words: Vec<String> = (0..10_000).map(|n| format!("word {}", n % 7)).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let batches = [batch(&[1, 2]), batch(&long), text(&["a"]), batch(&[4]), text(&words), text(&["b", "c"])];
+        for (n, batch) in batches.iter().enumerate() {
+            let dir = root.path().join(format!("iter_{n}"));
+            block_on(async {
+                let mut sink = OutputSink::local(dir.clone(), u64::MAX, u64::MAX).with_format(format.clone());
+                sink.write(batch).await.unwrap();
+                sink.finish().await.unwrap().seal(b"{}".to_vec()).await.unwrap();
+            });
+            assert_eq!(std::fs::read(dir.join(PART_FILE)).unwrap(), plain(batch), "output {n}");
+        }
+    }
+
 }
