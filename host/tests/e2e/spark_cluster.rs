@@ -196,11 +196,17 @@ fn the_launcher_on_a_standalone_cluster_survives_a_killed_executor_and_writes_on
     let listed: Vec<i64> = manifest["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
     assert_eq!(listed, iterations, "every iteration once");
     assert_eq!(manifest["summary"]["succeeded"], 16);
-    // What was committed before the kill stayed: carried over, not redone.
+    // What was committed before the kill stayed: carried over by the
+    // retried task, not redone. (Which attempt's shard manifest is merged
+    // depends on timing: the killed executor's corral, orphaned, may finish
+    // its shard too, and both manifests cover every iteration; so the
+    // check is on the records' start times, not on `carried_over`.)
+    assert!(before_kill.len() >= 2, "{before_kill:?}");
     for (n, started) in &before_kill {
         assert_eq!(record(&manifest, *n)["started"].as_str().unwrap(), started, "iteration {n} was not redone");
+        let success = read_json(&out.join(format!("iteration={n}/_SUCCESS")));
+        assert_eq!(success["started"].as_str().unwrap(), started, "iteration {n}'s commit is the first one");
     }
-    assert!(manifest["summary"]["carried_over"].as_u64().unwrap() >= 1, "the retried shard resumed: {}", manifest["summary"]);
     // Each shard ran as many iterations at once as its task had CPUs.
     for k in 0..4 {
         let shard = read_json(&out.join(format!("_shards/shard-{k}-of-4.json")));
