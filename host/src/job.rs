@@ -624,8 +624,6 @@ fn guest_limits(limits: &LimitsSection) -> Result<GuestLimits, JobError> {
     Ok(guest)
 }
 
-
-
 /// Parses `"0..64"`, `"2,3,4"`, `"0..=7,56"` into ids.
 pub fn parse_iterations(spec: &str) -> Result<Vec<i64>, JobError> {
     let field = "iterations";

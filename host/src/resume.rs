@@ -45,7 +45,13 @@ pub async fn committed_earlier(
     let candidates: Vec<i64> = iterations.iter().copied().filter(|&n| present.contains(success(n).as_ref())).collect();
     let records: Vec<Option<IterationRecord>> = futures::stream::iter(candidates)
         .map(|n| async move {
-            let bytes = store.get(&success(n)).await?.bytes().await?;
+            // One gone since the listing (another attempt's rerun replacing
+            // it) is not committed.
+            let bytes = match store.get(&success(n)).await {
+                Ok(got) => got.bytes().await?,
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
             // A `_SUCCESS` that does not hold a record (written by another
             // tool, or by another version) is not trusted: the iteration
             // runs again.
@@ -98,10 +104,10 @@ pub async fn failure_records(store: &dyn ObjectStore, root: &ObjectPath) -> Resu
 /// (Spark's speculation, a stalled executor whose task was rescheduled):
 /// an iteration another attempt committed from the same inputs is done,
 /// whatever this attempt made of it. Each of `records` that did not
-/// succeed takes that commit's record (marked carried over), and a failure
-/// record under `_records/` beside such a commit is removed, so that no
-/// stale failure is left beside a success. One listing, and a read of
-/// each `_SUCCESS` beside a failure; returns the iterations adopted.
+/// succeed takes that commit's record (marked carried over, as
+/// [`committed_earlier`] finds it), and a failure record under `_records/`
+/// beside such a commit is removed, so that no stale failure is left
+/// beside a success. Returns the iterations adopted.
 pub async fn reconcile(
     store: &dyn ObjectStore,
     root: &ObjectPath,
@@ -109,26 +115,10 @@ pub async fn reconcile(
     records: &mut [IterationRecord],
     inputs: &Inputs,
 ) -> Result<Vec<i64>, object_store::Error> {
-    let present: HashSet<String> =
-        store.list(Some(root)).map_ok(|meta| meta.location.to_string()).try_collect().await?;
-    let success = |n: i64| root.clone().join(layout.dir(n)).join(SUCCESS_FILE);
     let failures = failure_records(store, root).await?;
-    let unfinished: HashSet<i64> = records.iter().filter(|r| r.status != Status::Succeeded).map(|r| r.iteration).collect();
-    let mut committed: HashMap<i64, IterationRecord> = HashMap::new();
-    for n in failures.union(&unfinished).copied() {
-        if !present.contains(success(n).as_ref()) {
-            continue;
-        }
-        let bytes = match store.get(&success(n)).await {
-            Ok(got) => got.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
-        };
-        let Ok(record) = serde_json::from_slice::<IterationRecord>(&bytes) else { continue };
-        if record.status == Status::Succeeded && output_present(&record, &present) && inputs.differs(&record.inputs).is_none() {
-            committed.insert(n, record);
-        }
-    }
+    let unfinished = records.iter().filter(|r| r.status != Status::Succeeded).map(|r| r.iteration);
+    let candidates: Vec<i64> = unfinished.chain(failures.iter().copied()).collect::<HashSet<_>>().into_iter().collect();
+    let committed = committed_earlier(store, root, layout, &candidates, inputs).await?.carried;
     for &n in failures.iter().filter(|n| committed.contains_key(n)) {
         match store.delete(&crate::manifest::record_path(root, n)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -139,7 +129,7 @@ pub async fn reconcile(
     for record in records.iter_mut().filter(|r| r.status != Status::Succeeded) {
         if let Some(theirs) = committed.get(&record.iteration) {
             adopted.push(record.iteration);
-            *record = IterationRecord { carried_over: true, ..theirs.clone() };
+            *record = theirs.clone();
         }
     }
     Ok(adopted)

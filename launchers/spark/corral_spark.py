@@ -75,12 +75,15 @@ def share_flags(extra: list, budget: int) -> list:
     `budget`, unless the user's flags set them."""
     from pyspark import TaskContext
 
+    def given(flag: str) -> bool:
+        return any(a == flag or a.startswith(flag + "=") for a in extra)
+
     flags = []
-    if not any(a == "--max-workers" or a.startswith("--max-workers=") for a in extra):
+    if not given("--max-workers"):
         context = TaskContext.get()
         cpus = context.cpus() if context is not None else 1
         flags += ["--max-workers", str(max(1, cpus))]
-    if budget and not any(a == "--memory-budget" or a.startswith("--memory-budget=") for a in extra):
+    if budget and not given("--memory-budget"):
         flags += ["--memory-budget", f"{budget // (1 << 20)}MiB"]
     return flags
 

@@ -65,20 +65,20 @@ impl SharedTask {
         let mut attempt = 1;
         let record = loop {
             let record = self.attempt(iteration, slot, attempt).await;
-            let transient = record.error.as_ref().is_some_and(|e| e.kind.is_transient());
-            if !transient || attempt >= self.attempts || self.sandbox.is_interrupted() {
-                break record;
-            }
+            let error = match &record.error {
+                Some(error) if error.kind.is_transient() && attempt < self.attempts && !self.sandbox.is_interrupted() => error,
+                _ => break record,
+            };
             let backoff = RETRY_BACKOFF.saturating_mul(1 << (attempt - 1).min(4));
             tracing::warn!(
                 iteration,
                 attempt,
-                kind = %record.error.as_ref().map_or(ErrorKind::Storage, |e| e.kind),
+                kind = %error.kind,
                 "iteration {iteration} failed as {} on attempt {attempt} of {}; retrying in {} ms: {}",
-                record.error.as_ref().map_or(ErrorKind::Storage, |e| e.kind),
+                error.kind,
                 self.attempts,
                 backoff.as_millis(),
-                record.error.as_ref().map_or("", |e| e.message.lines().next().unwrap_or_default())
+                error.message.lines().next().unwrap_or_default()
             );
             tokio::time::sleep(backoff).await;
             attempt += 1;

@@ -255,10 +255,16 @@ const SMALL_GUARD: u64 = 64 << 10;
 /// entry compiled without a limit is not reused, as its settings differ).
 fn fit_address_space(config: &mut Config, limits: &Limits) {
     config
-        .memory_reservation(limits.memory_bytes.next_multiple_of(64 << 10))
+        .memory_reservation(capped_reservation(limits))
         .memory_guard_size(SMALL_GUARD)
         .memory_reservation_for_growth(0)
         .guard_before_linear_memory(false);
+}
+
+/// What a linear memory reserves under [`fit_address_space`]: its cap, in
+/// whole Wasm pages.
+fn capped_reservation(limits: &Limits) -> u64 {
+    limits.memory_bytes.next_multiple_of(64 << 10)
 }
 
 /// The address space the pooling allocator reserves for its linear
@@ -266,8 +272,7 @@ fn fit_address_space(config: &mut Config, limits: &Limits) {
 /// cap and guard.
 fn pool_reservation(limits: &Limits) -> u64 {
     let slots = limits.concurrency() as u64 + 1;
-    let memory = limits.memory_bytes.next_multiple_of(64 << 10) + SMALL_GUARD;
-    slots.saturating_mul(u64::from(MEMORIES_PER_COMPONENT)).saturating_mul(memory)
+    slots.saturating_mul(u64::from(MEMORIES_PER_COMPONENT)).saturating_mul(capped_reservation(limits) + SMALL_GUARD)
 }
 
 /// Bytes of each linear memory kept mapped between iterations when only
@@ -355,12 +360,13 @@ impl Sandbox {
         if address_space.is_some() {
             fit_address_space(&mut config, &limits);
         }
+        let reserved = pool_reservation(&limits);
         let engine = match address_space {
-            Some(limit) if pool_reservation(&limits) > limit / 2 => {
+            Some(limit) if reserved > limit / 2 => {
                 tracing::warn!(
                     "the address-space limit of {} (RLIMIT_AS) cannot hold the pooling allocator's slots ({} reserved); allocating instances on demand",
                     bounds::show_size(limit),
-                    bounds::show_size(pool_reservation(&limits))
+                    bounds::show_size(reserved)
                 );
                 Engine::new(&config)
             }
