@@ -5,6 +5,20 @@ use corral_tests::{files_under, guests};
 
 use crate::support::{Fixture, corral, record};
 
+/// Each `(iteration, kind, needle)` of `expect` failed with that kind, a
+/// message holding the needle and no host backtrace, and left nothing of
+/// its output.
+pub(crate) fn assert_failures(fx: &Fixture, manifest: &serde_json::Value, expect: &[(i64, &str, &str)]) {
+    for &(n, kind, needle) in expect {
+        let error = &record(manifest, n)["error"];
+        assert_eq!(error["kind"], kind, "iteration {n}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(needle), "iteration {n}: `{needle}` in {message}");
+        assert!(!message.contains("Stack backtrace"), "no host backtrace in a guest's error: {message}");
+        assert_eq!(files_under(&fx.out().join(format!("iter_{n}"))), Vec::<String>::new(), "nothing partial of {n}");
+    }
+}
+
 #[test]
 fn each_misbehaviour_gets_its_kind_and_the_good_iterations_succeed() {
     let fx = Fixture::new(5_000);
@@ -22,14 +36,7 @@ fn each_misbehaviour_gets_its_kind_and_the_good_iterations_succeed() {
         (6, "invalid_output", "every batch of an iteration must have the same schema"),
         (7, "fuel_exhausted", "used up its fuel"),
     ];
-    for (n, kind, needle) in expect {
-        let error = &record(&manifest, n)["error"];
-        assert_eq!(error["kind"], kind, "iteration {n}: {error}");
-        let message = error["message"].as_str().unwrap();
-        assert!(message.contains(needle), "iteration {n}: `{needle}` in {message}");
-        assert!(!message.contains("Stack backtrace"), "no host backtrace in a guest's error: {message}");
-        assert_eq!(files_under(&fx.out().join(format!("iter_{n}"))), Vec::<String>::new(), "nothing partial of {n}");
-    }
+    assert_failures(&fx, &manifest, &expect);
     // The guest's panic-on-OOM message reaches the record.
     let stderr = record(&manifest, 2)["error"]["stderr_tail"].as_str().unwrap_or_default().to_owned();
     assert!(stderr.contains("memory allocation"), "{stderr}");

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use corral_tests::{files_under, guests};
+use corral_tests::guests;
 
 use crate::run::{SEED_SEQUENCE, check_seed_outputs};
 use crate::support::{Fixture, corral, record};
@@ -38,13 +38,7 @@ fn each_python_failure_gets_its_kind_and_the_good_iterations_succeed() {
         (6, "invalid_output", "every batch of an iteration must have the same schema"),
         (10, "fuel_exhausted", "used up its fuel"),
     ];
-    for (n, kind, needle) in expect {
-        let error = &record(&manifest, n)["error"];
-        assert_eq!(error["kind"], kind, "iteration {n}: {error}");
-        let message = error["message"].as_str().unwrap();
-        assert!(message.contains(needle), "iteration {n}: `{needle}` in {message}");
-        assert_eq!(files_under(&fx.out().join(format!("iter_{n}"))), Vec::<String>::new(), "nothing partial of {n}");
-    }
+    crate::evil_guests::assert_failures(&fx, &manifest, &expect);
     // The exception's traceback is in the message, down to the raising line.
     let raised = record(&manifest, 1)["error"]["message"].as_str().unwrap();
     assert!(raised.contains("Traceback (most recent call last)") && raised.contains("in _diverge"), "{raised}");
@@ -96,24 +90,13 @@ fn a_memory_cap_below_a_python_modules_initial_memory_names_both_and_what_to_set
 
 #[test]
 fn the_one_row_python_transform_runs_many_iterations_and_checks_as_a_transform() {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
-
     let fx = Fixture::new(100);
     let iterations: Vec<i64> = (0..40).collect();
     let job = fx.job(guests::ONE_ROW_PY, &iterations, "", "");
     let out = corral(&[&"run", &job]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     for n in iterations {
-        let batches = corral_tests::read_parquet(&fx.part(n));
-        let rows: Vec<(i64, String)> = batches
-            .iter()
-            .flat_map(|b| {
-                let (iteration, label) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_string::<i32>());
-                (0..b.num_rows()).map(move |i| (iteration.value(i), label.value(i).to_owned()))
-            })
-            .collect();
-        assert_eq!(rows, [(n, format!("iteration {n}"))], "iteration {n}");
+        assert_eq!(crate::run::one_row_output(&fx.part(n)), [(n, format!("iteration {n}"))], "iteration {n}");
     }
     let check = corral(&[&"check", &guests::ONE_ROW_PY]);
     assert_eq!(check.code, 0, "{}", check.stderr);

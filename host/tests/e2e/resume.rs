@@ -9,7 +9,7 @@ use corral_tests::{files_under, guests, read_json, read_parquet};
 use crate::support::{Fixture, corral, corral_command, record};
 
 /// What an evil passthrough iteration `n` must output: its config rows.
-fn check_passthrough(fx: &Fixture, n: i64) {
+pub(crate) fn check_passthrough(fx: &Fixture, n: i64) {
     let want = fx.rows.iter().filter(|r| r.some_column == n).count();
     let got: usize = read_parquet(&fx.part(n)).iter().map(|b| b.num_rows()).sum();
     assert_eq!(got, want, "rows of iteration {n}");

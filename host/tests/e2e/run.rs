@@ -2,7 +2,7 @@
 
 use corral_tests::{files_under, guests, read_seed_output, seed_step};
 
-use crate::support::{Fixture, corral, corral_command, record};
+use crate::support::{Fixture, corral, corral_command_under, record};
 
 pub(crate) const SEED_SEQUENCE: [i64; 9] = [2, 3, 4, 56, 22, 15, 6, 7, 9];
 
@@ -143,17 +143,9 @@ const POOL_FALLBACK: &str = "allocating instances on demand";
 fn a_pool_under_an_address_space_limit_reserves_only_the_caps() {
     let fx = Fixture::new(2_000);
     let job = fx.job(guests::SEED_MODEL, &[1, 2, 3], "param1 = 1.5\nparam2 = 2.0", "partition_by = \"some_column\"");
-    let corral = corral_command(&[&"run", &job, &"--max-workers", &"1"], &[]);
     // 16 GiB: the default pool of 2 slots would want about 32 GiB.
-    let mut limited = std::process::Command::new("sh");
-    limited.args(["-c", "ulimit -v 16777216 && exec \"$@\"", "sh"]).arg(corral.get_program()).args(corral.get_args());
-    for (key, value) in corral.get_envs() {
-        match value {
-            Some(value) => limited.env(key, value),
-            None => limited.env_remove(key),
-        };
-    }
-    let out = limited.output().unwrap();
+    let wrapper = ["sh", "-c", "ulimit -v 16777216 && exec \"$@\"", "sh"];
+    let out = corral_command_under(&wrapper, &[&"run", &job, &"--max-workers", &"1"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr.matches(POOL_FALLBACK).count(), 0, "the pool fits: {stderr}");
@@ -161,14 +153,26 @@ fn a_pool_under_an_address_space_limit_reserves_only_the_caps() {
     assert_eq!(fx.manifest()["job"]["share"]["address_space_bytes"], 16u64 << 30);
 }
 
+/// The `(iteration, label)` rows of a one-row transform's output file
+/// (`one-row`, `one-row-py`).
+pub(crate) fn one_row_output(part: &std::path::Path) -> Vec<(i64, String)> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+
+    corral_tests::read_parquet(part)
+        .iter()
+        .flat_map(|b| {
+            let (iteration, label) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_string::<i32>());
+            (0..b.num_rows()).map(move |i| (iteration.value(i), label.value(i).to_owned()))
+        })
+        .collect()
+}
+
 /// The benchmark's per-iteration transform: each iteration emits its one
 /// row and reads nothing (the small output's plain settings are checked by
 /// `output`'s unit tests).
 #[test]
 fn the_one_row_transform_emits_its_iterations_row_and_reads_nothing() {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
-
     let fx = Fixture::new(1_000);
     let iterations = [0, 1, 2, 41, 999];
     let job = fx.job(guests::ONE_ROW, &iterations, "", "");
@@ -176,15 +180,7 @@ fn the_one_row_transform_emits_its_iterations_row_and_reads_nothing() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let manifest = fx.manifest();
     for n in iterations {
-        let batches = corral_tests::read_parquet(&fx.part(n));
-        let rows: Vec<(i64, String)> = batches
-            .iter()
-            .flat_map(|b| {
-                let (iteration, label) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_string::<i32>());
-                (0..b.num_rows()).map(move |i| (iteration.value(i), label.value(i).to_owned()))
-            })
-            .collect();
-        assert_eq!(rows, [(n, format!("iteration {n}"))], "iteration {n}");
+        assert_eq!(one_row_output(&fx.part(n)), [(n, format!("iteration {n}"))], "iteration {n}");
         let r = record(&manifest, n);
         assert_eq!((r["status"].as_str(), r["rows_in"].as_u64(), r["rows_out"].as_u64()), (Some("succeeded"), Some(0), Some(1)));
     }

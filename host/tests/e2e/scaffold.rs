@@ -51,33 +51,7 @@ fn a_new_transform_builds_for_wasm_and_runs_as_scaffolded() {
     assert!(test.status.success(), "the scaffold's test fails:\n{test_out}\n{}", String::from_utf8_lossy(&test.stderr));
     assert!(test_out.contains("test tests::scores_are_value_times_factor ... ok"), "{test_out}");
 
-    let run = corral(&[&"run", &crate_dir.join("job.toml")]);
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("4/4 succeeded"), "{}", run.stdout);
-
-    // The expected output, from the sample config and `score = value * factor`.
-    let config = std::fs::read_to_string(crate_dir.join("config.csv")).unwrap();
-    for n in 0..4i64 {
-        let mut expected: Vec<(i64, f64)> = config
-            .lines()
-            .skip(1)
-            .map(|line| line.split(',').collect::<Vec<_>>())
-            .filter(|f| f[1].parse::<i64>().unwrap() == n)
-            .map(|f| (f[0].parse().unwrap(), f[2].parse::<f64>().unwrap() * 2.0))
-            .collect();
-        let mut got: Vec<(i64, f64)> = corral_tests::read_parquet(&crate_dir.join(format!("out/iter_{n}/part-00000.parquet")))
-            .iter()
-            .flat_map(|batch| {
-                let ids = batch.column_by_name("id").unwrap().as_primitive::<Int64Type>().values().to_vec();
-                let scores = batch.column_by_name("score").unwrap().as_primitive::<Float64Type>().values().to_vec();
-                ids.into_iter().zip(scores).collect::<Vec<_>>()
-            })
-            .collect();
-        expected.sort_by_key(|(id, _)| *id);
-        got.sort_by_key(|(id, _)| *id);
-        assert!(!expected.is_empty());
-        assert_eq!(got, expected, "iteration {n}");
-    }
+    run_scaffolded_job(&crate_dir);
 }
 
 #[test]
@@ -121,9 +95,18 @@ fn a_new_python_transform_builds_with_its_readme_command_and_runs() {
     let test_out = String::from_utf8_lossy(&test.stdout);
     assert!(test.status.success() && test_out.contains("2 passed"), "the scaffold's tests:\n{test_out}");
 
+    run_scaffolded_job(&project);
+}
+
+/// Runs a scaffolded project's `job.toml` (iterations 0..4 over its sample
+/// config) and checks each output against the sample config and its model,
+/// `score = value * factor` with the job's factor of 2.
+fn run_scaffolded_job(project: &Path) {
     let run = corral(&[&"run", &project.join("job.toml")]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("4/4 succeeded"), "{}", run.stdout);
+
+    // The expected output, from the sample config and `score = value * factor`.
     let config = std::fs::read_to_string(project.join("config.csv")).unwrap();
     for n in 0..4i64 {
         let mut expected: Vec<(i64, f64)> = config

@@ -88,6 +88,19 @@ fn two_attempts_at_once(job: &std::path::Path, args: &[&str], envs: &[(String, S
 /// Iterations 0..16 in shard 0 of 2: the even ones.
 const SHARD_ZERO: [i64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
 
+/// What two shards of iterations 0..16 leave under `prefix` (`` or
+/// `run/`), and nothing else: their manifests, each iteration's part and
+/// `_SUCCESS`.
+fn two_shards_files(prefix: &str) -> Vec<String> {
+    let mut files: Vec<String> = (0..2).map(|k| format!("{prefix}_shards/shard-{k}-of-2.json")).collect();
+    for n in 0..16 {
+        files.push(format!("{prefix}iter_{n}/_SUCCESS"));
+        files.push(format!("{prefix}iter_{n}/part-00000.parquet"));
+    }
+    files.sort();
+    files
+}
+
 #[test]
 fn two_attempts_of_a_shard_at_once_into_a_local_output_both_succeed_once_each_output() {
     let fx = Fixture::new(4_000);
@@ -100,21 +113,13 @@ fn two_attempts_of_a_shard_at_once_into_a_local_output_both_succeed_once_each_ou
     for (code, stderr) in two_attempts_at_once(&job, &[], &[]) {
         assert_eq!(code, 0, "each attempt's iterations ended committed:\n{stderr}");
     }
-    let mut want: Vec<String> = vec!["_shards/shard-0-of-2.json".into(), "_shards/shard-1-of-2.json".into()];
-    for n in 0..16 {
-        want.push(format!("iter_{n}/_SUCCESS"));
-        want.push(format!("iter_{n}/part-00000.parquet"));
-    }
-    want.sort();
-    assert_eq!(corral_tests::files_under(&fx.out()), want, "every output once, no stale record, no staging file");
+    assert_eq!(corral_tests::files_under(&fx.out()), two_shards_files(""), "every output once, no stale record, no staging file");
     let shard = corral_tests::read_json(&fx.out().join("_shards/shard-0-of-2.json"));
     let listed: Vec<i64> = shard["iterations"].as_array().unwrap().iter().map(|r| r["iteration"].as_i64().unwrap()).collect();
     assert_eq!(listed, SHARD_ZERO, "one manifest covering every iteration of the shard: {shard}");
     assert_eq!(shard["summary"]["succeeded"], SHARD_ZERO.len());
     for n in 0..16 {
-        let want = fx.rows.iter().filter(|r| r.some_column == n).count();
-        let got: usize = corral_tests::read_parquet(&fx.part(n)).iter().map(|b| b.num_rows()).sum();
-        assert_eq!(got, want, "iteration {n} is whole");
+        crate::resume::check_passthrough(&fx, n);
     }
     let merged = corral(&[&"manifest", &"merge", &fx.out()]);
     assert_eq!(merged.code, 0, "{}", merged.stderr);
@@ -132,13 +137,7 @@ fn two_attempts_of_a_shard_at_once_on_s3_both_succeed_once_each_output() {
     for (code, stderr) in two_attempts_at_once(&job, &["--out", &out], &server.env()) {
         assert_eq!(code, 0, "each attempt's iterations ended committed:\n{stderr}");
     }
-    let mut want: Vec<String> = vec!["run/_shards/shard-0-of-2.json".into(), "run/_shards/shard-1-of-2.json".into()];
-    for n in 0..16 {
-        want.push(format!("run/iter_{n}/_SUCCESS"));
-        want.push(format!("run/iter_{n}/part-00000.parquet"));
-    }
-    want.sort();
-    assert_eq!(bucket.keys("run"), want, "every output once, no stale record");
+    assert_eq!(bucket.keys("run"), two_shards_files("run/"), "every output once, no stale record");
     let shard: serde_json::Value = serde_json::from_slice(&bucket.get("run/_shards/shard-0-of-2.json").unwrap()).unwrap();
     assert_eq!(shard["summary"]["succeeded"], SHARD_ZERO.len(), "{shard}");
     for n in 0..16 {

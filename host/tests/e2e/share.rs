@@ -4,25 +4,14 @@
 //! memory limit, it sizes its workers, threads and memory budget from what
 //! it may use, records that in the manifest, and runs correctly.
 
-use std::process::Command;
-
 use corral_tests::guests;
 
-use crate::support::{Fixture, corral_command};
+use crate::support::{Fixture, corral_command_under};
 
 /// `corral ARGS` (with the tests' environment) run through `wrapper`
 /// (e.g. `taskset -c 0`); its exit code and stderr.
 fn wrapped(wrapper: &[&str], args: &[&dyn AsRef<std::ffi::OsStr>]) -> (i32, String) {
-    let inner = corral_command(args, &[]);
-    let mut command = Command::new(wrapper[0]);
-    command.args(&wrapper[1..]).arg(inner.get_program()).args(inner.get_args());
-    for (key, value) in inner.get_envs() {
-        match value {
-            Some(value) => command.env(key, value),
-            None => command.env_remove(key),
-        };
-    }
-    let output = command.output().expect("running the wrapper");
+    let output = corral_command_under(wrapper, args).output().expect("running the wrapper");
     (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
@@ -63,15 +52,9 @@ fn under_an_affinity_mask_of_one_cpu_corral_runs_one_worker_on_one_thread() {
     // The process's threads, one CPU against every CPU of the machine.
     let machine_cpus = job_info["share"]["machine_cpus"].as_u64().unwrap();
     let count = |wrapper: &[&str]| {
-        let inner = corral_command(&[&"run", &job, &"--max-workers", &"1", &"--out", &fx.dir.path().join("threads")], &[]);
-        let mut command = Command::new(wrapper[0]);
-        command.args(&wrapper[1..]).arg(inner.get_program()).args(inner.get_args());
-        for (key, value) in inner.get_envs() {
-            if let Some(value) = value {
-                command.env(key, value);
-            }
-        }
-        let mut child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        let args: [&dyn AsRef<std::ffi::OsStr>; 6] = [&"run", &job, &"--max-workers", &"1", &"--out", &fx.dir.path().join("threads")];
+        let mut child =
+            corral_command_under(wrapper, &args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
         peak_threads(&mut child)
     };
     let one = count(&["taskset", "-c", "0"]);

@@ -117,10 +117,9 @@ fn a_killed_shard_task_is_retried_by_spark_and_resumes() {
         .collect();
     assert!(!before.is_empty() && before.len() < 3, "{before:?}");
 
-    let status = spark.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut spark.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let finished = spark.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&finished.stderr);
+    assert_eq!(finished.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("exited with -9"), "Spark saw the task fail and retried it: {stderr}");
 
     let manifest = fx.manifest();

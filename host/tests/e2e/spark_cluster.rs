@@ -186,10 +186,9 @@ fn the_launcher_on_a_standalone_cluster_survives_a_killed_executor_and_writes_on
     let before_kill: BTreeMap<i64, String> =
         committed().into_iter().map(|n| (n, read_json(&out.join(format!("iteration={n}/_SUCCESS")))["started"].as_str().unwrap().to_owned())).collect();
 
-    let status = submit.wait().unwrap();
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut submit.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(0), "{stderr}");
+    let submitted = submit.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&submitted.stderr);
+    assert_eq!(submitted.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("Lost executor"), "Spark saw the executor go and retried its task: {stderr}");
 
     let manifest = fx.manifest();

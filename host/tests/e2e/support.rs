@@ -114,6 +114,22 @@ pub fn corral_command(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(String, Str
     command
 }
 
+/// `corral ARGS` as [`corral_command`] makes it, run through `wrapper`
+/// (`taskset -c 0`, `prlimit --as=N --`, `sh -c '…; exec "$@"' sh`), with
+/// the same environment.
+pub fn corral_command_under(wrapper: &[&str], args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
+    let inner = corral_command(args, &[]);
+    let mut command = Command::new(wrapper[0]);
+    command.args(&wrapper[1..]).arg(inner.get_program()).args(inner.get_args());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    command
+}
+
 /// Runs the `corral` binary with `args` and `envs` (see [`corral_command`]).
 pub fn corral_env(args: &[&dyn AsRef<std::ffi::OsStr>], envs: &[(String, String)]) -> Output {
     let output = corral_command(args, envs)
