@@ -219,8 +219,11 @@ fn pooled_engine(config: &Config, limits: &Limits) -> wasmtime::Result<Engine> {
     // Between iterations a slot's memories and tables are reset in place
     // rather than unmapped, so that the next iteration takes no page faults
     // on them. With Linux's PAGEMAP_SCAN (6.7+) only the pages an iteration
-    // dirtied are reset, so the whole of a typical transform's heap is kept;
-    // without it the reset is a memset of the kept prefix, so keep less.
+    // dirtied are reset (copied back from the module's memory image, which
+    // is mapped copy-on-write), so the whole of a typical transform's heap
+    // is kept; the vendored wasmtime finds them however many runs they lie
+    // in (vendor/README.md: CPython's lie in hundreds). Without PAGEMAP_SCAN
+    // the reset is a memset of the kept prefix, so keep less.
     if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
         pool.pagemap_scan(wasmtime::Enabled::Yes)
             .linear_memory_keep_resident(KEEP_RESIDENT_SCANNED)
@@ -232,16 +235,6 @@ fn pooled_engine(config: &Config, limits: &Limits) -> wasmtime::Result<Engine> {
     config.allocation_strategy(pool);
     Engine::new(&config)
 }
-
-/// A module whose memories start at least this large (CPython's snapshot,
-/// about 13 MiB) gets its memory image copied in at each instantiation
-/// instead of mapped copy-on-write: every iteration of such a guest writes
-/// to many of the image's pages, and each first write to a copy-on-write
-/// page is a fault and a TLB shootdown to every core running the process
-/// (a third of the CPU of one-row Python iterations; copying instead made
-/// them about 1.9x faster, see BENCHMARKS.md). Small images (Rust guests)
-/// stay copy-on-write, which measured the same either way.
-const COPY_MEMORY_IMAGE_FROM: u64 = 4 << 20;
 
 /// The guard after each linear memory under an address-space limit: the
 /// bounds are checked explicitly then, so a guard only catches what the
@@ -353,9 +346,6 @@ impl Sandbox {
         config.consume_fuel(true);
         config.epoch_interruption(true);
         config.max_wasm_stack(MAX_WASM_STACK);
-        if shape.min_memory_bytes >= COPY_MEMORY_IMAGE_FROM {
-            config.memory_init_cow(false);
-        }
         let address_space = crate::share::Share::current().address_space_bytes;
         if address_space.is_some() {
             fit_address_space(&mut config, &limits);

@@ -36,6 +36,7 @@ const ATTACKS: &[(&str, Attack)] = {
         ("network", network::run),
         ("env", env::run),
         ("plant", plant::run),
+        ("plant-scattered", plant_scattered::run),
         ("snoop", snoop::run),
         ("random", random::run),
         // Scan requests.

@@ -26,6 +26,7 @@ pub mod memory_bomb;
 pub mod network;
 pub mod panic;
 pub mod plant;
+pub mod plant_scattered;
 pub mod random;
 pub mod read_passwd;
 pub mod scan_dup_columns;
