@@ -19,6 +19,7 @@ are taken when the component is built: import everything at the top of the
 module, never inside ``run``.
 """
 
+import gc
 import sys
 import traceback
 
@@ -29,6 +30,7 @@ from .batch import Batch, Column, both_valid
 from .context import Context
 from .emit import MAX_STREAM_BYTES, emit
 from .host import EmitError, ScanError
+from . import ipc
 from .ipc import IpcError
 from .scan import Filter, Scan, col, scan
 from .schema import DataType, Field, Schema, UnsupportedTypeError
@@ -93,7 +95,62 @@ def export(run):
     if _host._wit is not None:
         module = sys.modules[run.__module__]
         module.WitWorld = _world(run)
+        _settle(module)
     return run
+
+
+def _settle(module):
+    """Work done once, inside the component's build, rather than in every
+    iteration: componentize-py snapshots the interpreter after the app module
+    is imported, and each iteration starts from that snapshot (a fresh
+    interpreter runs its first call of anything several times slower than
+    its next). So here:
+
+    - the root logger is routed to the host;
+    - the schemas the app module has defined so far have their IPC message
+      written;
+    - the codec runs once, writing and reading a batch of every type, so
+      that the snapshot holds its bytecode specialised and its caches
+      filled;
+    - the collector runs, and what survives is frozen, so that no
+      iteration's collection walks (and writes to the pages of) the
+      thousands of objects every iteration starts with.
+    """
+    log.route_logging()
+    for value in list(vars(module).values()):
+        if isinstance(value, Schema):
+            ipc._schema_message(value)
+    _run_codec_once()
+    gc.collect()
+    gc.freeze()
+
+
+def _run_codec_once():
+    """Writes a batch holding a column of every type (with a null) as IPC,
+    reads it back and reads its values, twice: the first run specialises
+    the interpreter's bytecode, the second settles it."""
+    kinds = [
+        types.bool_, types.int8, types.int16, types.int32, types.int64,
+        types.uint8, types.uint16, types.uint32, types.uint64, types.float32, types.float64,
+        types.utf8, types.large_utf8, types.binary, types.large_binary,
+        types.date32, types.date64, types.timestamp("us"),
+    ]
+    samples = {"bool": [True, False], "utf8": ["a", ""], "large_utf8": ["a", ""], "binary": [b"a", b""], "large_binary": [b"a", b""]}
+    for _ in range(2):
+        columns = {}
+        for i, kind in enumerate(kinds):
+            values = samples.get(kind.kind, [1, 0])
+            if kind.kind == "float":
+                values = [1.5, 0.0]
+            columns["c%d" % i] = Column.from_values(kind, values, validity=both_valid(Column.from_pylist([1, None])))
+        columns["n"] = Column.from_values(types.int64, [1, 2])
+        batch = Batch.from_columns(columns)
+        _schema, batches = ipc.read_stream(ipc.write_stream(batch))
+        for decoded in batches:
+            decoded.to_pylist()
+            for column in decoded.columns:
+                if column.type.is_fixed_width or column.type.kind == "bool":
+                    column.values
 
 
 def _world(run):

@@ -169,3 +169,26 @@ def test_memory_host_sends_what_pyarrow_reads():
     while (data := resource.next()) is not None:
         tables.append(pa.ipc.open_stream(data).read_all())
     assert pa.concat_tables(tables).to_pydict() == {"id": [1, 3, 4], "name": ["a", None, "dd"]}
+
+
+def test_settling_writes_the_modules_schemas_and_freezes_the_heap():
+    # What the component's build runs after the app module is imported (see
+    # corral_guest._settle): natively it must leave the codec working.
+    import gc
+    import types as pytypes
+
+    module = pytypes.ModuleType("app_under_test")
+    module.SCHEMA = cg.Schema([cg.Field("x", types.int64)])
+    try:
+        cg._settle(module)
+        assert module.SCHEMA._encoded is not None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        logging.getLogger().handlers[:] = [
+            h for h in logging.getLogger().handlers if not isinstance(h, cg.log.HostHandler)
+        ]
+    batch = Batch.from_columns({"x": Column.from_values(types.int64, [7])})
+    host = MemoryHost({"x": [1]})
+    result = host.run(lambda ctx: emit(batch), 0)
+    assert result.to_pydict() == {"x": [7]}
