@@ -341,7 +341,7 @@ impl Sandbox {
         let ModuleBytes { bytes, sha256 } = module;
         check_size(bytes.len() as u64, location, &limits)?;
         check_header(&bytes, location)?;
-        let shape = check_shape(&bytes, location, &limits)?;
+        check_shape(&bytes, location, &limits)?;
         let mut config = Config::new();
         config.consume_fuel(true);
         config.epoch_interruption(true);
