@@ -308,6 +308,7 @@ impl ConfigTable {
             coalescer: BatchCoalescer::new(bound.output_schema.clone(), batch_rows),
             bound,
             sources: sources.into_iter(),
+            pending: None,
             batch_rows,
             rows_out: 0,
         })
@@ -390,6 +391,10 @@ pub struct ConfigScan {
     deadline: Deadline,
     bound: BoundScan,
     sources: std::vec::IntoIter<Source>,
+    /// The filtered source batch being handed over a slice at a time, the
+    /// rows of it handed over so far, and whether it is a copy (filtered
+    /// or taken) rather than a view of the table's own memory.
+    pending: Option<(RecordBatch, usize, bool)>,
     coalescer: BatchCoalescer,
     batch_rows: usize,
     rows_out: u64,
@@ -406,10 +411,28 @@ impl ConfigScan {
         self.rows_out
     }
 
+    /// Host memory this scan holds of its own (not shared with the
+    /// table): the filtered or taken batch it is handing over and the rows
+    /// it has coalesced. At most about two batches of the scan's size and
+    /// one of the table's.
+    pub fn memory_bytes(&self) -> usize {
+        let pending = match &self.pending {
+            Some((batch, _, true)) => batch.get_array_memory_size(),
+            _ => 0,
+        };
+        pending + self.coalescer.size()
+    }
+
     /// The next batch, or `None` at the end.
     /// Stops with [`ScanError::Stopped`] between source batches once the
     /// scan's deadline passes (a filter that matches little may read the
     /// whole table in one call).
+    ///
+    /// A filtered source batch bigger than the scan's batch size is handed
+    /// over a slice at a time, as the guest asks for them, never sliced all
+    /// at once: a guest asking for one row a batch would otherwise make the
+    /// host hold a batch for every row of the source (each with arrays of
+    /// its own) before the first is handed over.
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, ScanError> {
         loop {
             self.deadline.check()?;
@@ -417,28 +440,43 @@ impl ConfigScan {
                 self.rows_out += batch.num_rows() as u64;
                 return Ok(Some(batch));
             }
+            if let Some((batch, offset, _)) = &mut self.pending {
+                let rows = batch.num_rows();
+                if *offset < rows {
+                    let len = self.batch_rows.min(rows - *offset);
+                    let slice = batch.slice(*offset, len);
+                    *offset += len;
+                    if len == self.batch_rows && self.coalescer.is_empty() {
+                        // A whole batch, nothing buffered before it: handed
+                        // over as a view, no copy.
+                        self.rows_out += len as u64;
+                        return Ok(Some(slice));
+                    }
+                    // At most one batch completes from a push of at most a
+                    // batch's rows.
+                    self.coalescer.push_batch(slice)?;
+                    continue;
+                }
+                self.pending = None;
+            }
             match self.sources.next() {
                 Some((source, rows)) => {
+                    let taken = rows.is_some();
                     let source = match rows {
                         Some(rows) => arrow_select::take::take_record_batch(&source, &rows)?,
                         None => source,
                     };
                     let batch = self.bound.apply(&source)?;
-                    if batch.num_rows() == source.num_rows() && batch.num_rows() <= self.batch_rows {
-                        // Nothing filtered out (an indexed scan): hand it over as is.
-                        if batch.num_rows() > 0 {
-                            self.rows_out += batch.num_rows() as u64;
-                            return Ok(Some(batch));
-                        }
+                    if batch.num_rows() == 0 {
                         continue;
                     }
-                    // Slice big batches; coalesce small ones.
-                    let mut offset = 0;
-                    while offset < batch.num_rows() {
-                        let len = self.batch_rows.min(batch.num_rows() - offset);
-                        self.coalescer.push_batch(batch.slice(offset, len))?;
-                        offset += len;
+                    let copied = taken || batch.num_rows() != source.num_rows();
+                    if batch.num_rows() == source.num_rows() && batch.num_rows() <= self.batch_rows && self.coalescer.is_empty() {
+                        // Nothing filtered out (an indexed scan): hand it over as is.
+                        self.rows_out += batch.num_rows() as u64;
+                        return Ok(Some(batch));
                     }
+                    self.pending = Some((batch, 0, copied));
                 }
                 None if !self.coalescer.is_empty() => self.coalescer.finish_buffered_batch()?,
                 None => return Ok(None),
@@ -642,6 +680,32 @@ mod tests {
         let mut out = scanned(table, request, |batch| assert!(batch.num_rows() > 0 && batch.num_rows() <= 64));
         out.sort();
         out
+    }
+
+    #[test]
+    fn regression_small_batches_are_sliced_as_asked_and_scans_hold_little() {
+        let t = table(None);
+        let table_batch = t.batches[0].get_array_memory_size();
+        let lt = Comparison { column: "v".into(), op: CmpOp::Lt, value: Literal::Float(500.0) };
+        for (filter, expected) in [(vec![], (0..1000).collect::<Vec<i64>>()), (vec![lt], (0..500).collect())] {
+            for batch_rows in [1u32, 5, 64, 100] {
+                let request = ScanRequest { columns: None, filter: filter.clone(), batch_rows: Some(batch_rows) };
+                let mut scan = t.scan(&request, &GuestLimits::default(), Deadline::never()).unwrap();
+                let mut out = Vec::new();
+                while let Some(batch) = scan.next_batch().unwrap() {
+                    assert!(batch.num_rows() >= 1 && batch.num_rows() <= batch_rows as usize, "{batch_rows}: {}", batch.num_rows());
+                    out.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+                    // One source batch (a filtered copy) and what is coalesced,
+                    // never a batch for every row.
+                    let held = scan.memory_bytes();
+                    assert!(held <= 3 * table_batch, "{batch_rows} rows a batch: {held} bytes held, a table batch is {table_batch}");
+                    if filter.is_empty() && batch_rows <= 64 && 64 % batch_rows == 0 {
+                        assert!(held < 1024, "slices of the table's own batches are views: {held} bytes held");
+                    }
+                }
+                assert_eq!(out, expected, "{batch_rows} rows a batch, {} comparisons: every row once, in order", filter.len());
+            }
+        }
     }
 
     #[test]

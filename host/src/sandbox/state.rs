@@ -18,8 +18,12 @@ use crate::guest_input::{self, GuestLimits, text};
 use crate::output::{OutputError, OutputSink};
 use crate::schema_memo::LastSchema;
 
-/// An open scan, as the guest's `scan` resource.
-pub struct GuestScan(ConfigScan);
+/// An open scan, as the guest's `scan` resource, with the host memory it
+/// held when last counted.
+pub struct GuestScan {
+    scan: ConfigScan,
+    held: usize,
+}
 
 /// Why the iteration cannot succeed whatever the guest returns: found while
 /// serving its imports.
@@ -52,6 +56,8 @@ pub struct IterationState {
     deadline: Deadline,
     /// Scans the guest holds open.
     open_scans: usize,
+    /// Host memory the open scans hold of their own, as last counted.
+    scans_held: usize,
 }
 
 impl IterationState {
@@ -86,6 +92,7 @@ impl IterationState {
             limits,
             deadline,
             open_scans: 0,
+            scans_held: 0,
         }
     }
 
@@ -95,6 +102,23 @@ impl IterationState {
         };
         self.failure.get_or_insert(failure);
         message
+    }
+
+    /// Whether what the host holds for this iteration (its output's
+    /// buffers and its open scans' own rows) and its linear memory still
+    /// fit its memory cap; if not, the iteration fails as `memory_limit`.
+    fn check_memory(&mut self) -> Result<(), String> {
+        let output = self.sink.as_ref().map_or(0, OutputSink::memory_bytes);
+        let scans = self.scans_held as u64;
+        let (guest, cap) = (self.limiter.current(), self.limiter.cap());
+        if output.saturating_add(scans).saturating_add(guest) <= cap {
+            return Ok(());
+        }
+        let message = format!(
+            "the host holds {output} bytes of this iteration's output and {scans} bytes of its open scans' rows, \
+             and its linear memory is {guest} bytes: together over its cap of {cap} bytes (limits.memory)"
+        );
+        Err(self.fail(HostFailure::MemoryLimit(message)))
     }
 }
 
@@ -262,7 +286,7 @@ impl host::Host for IterationState {
         };
         match self.config.scan(&request, &self.limits, self.deadline.clone()) {
             Ok(scan) => {
-                let scan = self.table.push(GuestScan(scan))?;
+                let scan = self.table.push(GuestScan { scan, held: 0 })?;
                 self.open_scans += 1;
                 Ok(Ok(scan))
             }
@@ -296,38 +320,39 @@ impl host::Host for IterationState {
         }
         // What the host holds for this output counts against the
         // iteration's memory, with its linear memory.
-        let (host, guest, cap) = (sink.memory_bytes(), self.limiter.current(), self.limiter.cap());
-        if host.saturating_add(guest) > cap {
-            let message = format!(
-                "the host holds {host} bytes of this iteration's output and its linear memory is {guest} bytes: \
-                 together over its cap of {cap} bytes (limits.memory)"
-            );
-            return Ok(Err(self.fail(HostFailure::MemoryLimit(message))));
-        }
-        Ok(Ok(()))
+        Ok(self.check_memory())
     }
 }
 
 impl host::HostScan for IterationState {
     async fn schema(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Vec<u8>> {
         let scan = self.table.get(&scan)?;
-        Ok(self.schema_messages.schema_only(&scan.0.schema())?)
+        Ok(self.schema_messages.schema_only(&scan.scan.schema())?)
     }
 
     async fn next(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<Option<Vec<u8>>> {
         let scan = self.table.get_mut(&scan)?;
-        let batch = match scan.0.next_batch() {
+        let next = scan.scan.next_batch();
+        // What the scan holds of its own counts against the iteration's
+        // memory, with its output and its linear memory.
+        let held = scan.scan.memory_bytes();
+        self.scans_held = self.scans_held.saturating_sub(std::mem::replace(&mut scan.held, held)).saturating_add(held);
+        let batch = match next {
             Ok(Some(batch)) => batch,
             Ok(None) => return Ok(None),
             Err(ScanError::Stopped(stop)) => return Err(wasmtime::Error::new(stop)),
             Err(e) => return Err(e.into()),
         };
+        if let Err(message) = self.check_memory() {
+            return Err(wasmtime::Error::msg(message));
+        }
         self.rows_in += batch.num_rows() as u64;
         Ok(Some(self.schema_messages.stream(&batch)?))
     }
 
     async fn drop(&mut self, scan: Resource<GuestScan>) -> wasmtime::Result<()> {
-        self.table.delete(scan)?;
+        let scan = self.table.delete(scan)?;
+        self.scans_held = self.scans_held.saturating_sub(scan.held);
         self.open_scans = self.open_scans.saturating_sub(1);
         Ok(())
     }

@@ -46,6 +46,8 @@ const ATTACKS: &[(&str, Attack)] = {
         ("scan-long-name", scan_long_name::run),
         ("scan-huge-batch-rows", scan_huge_batch_rows::run),
         ("scan-hoard", scan_hoard::run),
+        ("scan-row-batches", scan_row_batches::run),
+        ("scan-copy-hoard", scan_copy_hoard::run),
         ("filter-heavy", filter_heavy::run),
         // Emitted output.
         ("emit-flood", emit_flood::run),
