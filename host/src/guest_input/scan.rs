@@ -239,10 +239,16 @@ mod fuzz {
                     let Ok(valid) = validate(request.clone(), &limits) else { continue };
                     let rows = clamp_batch_rows(valid.batch_rows, 256, table.row_bytes(), &limits);
                     let Ok(mut scan) = table.scan(&valid, &limits, Deadline::never()) else { continue };
+                    // What an open scan holds of its own between calls: one
+                    // filtered source batch (256 rows here) and what it has
+                    // coalesced towards the next batch, whatever was asked.
+                    let held_bound = 4 * (256 + rows) * table.row_bytes().max(64) + (64 << 10);
                     let mut total = 0;
                     while let Some(batch) = scan.next_batch().map_err(|e| TestCaseError::fail(e.to_string()))? {
                         prop_assert!(batch.num_rows() > 0, "never an empty batch");
                         prop_assert!(batch.num_rows() <= rows, "a batch of {} rows, asked {:?}", batch.num_rows(), valid.batch_rows);
+                        let held = scan.memory_bytes();
+                        prop_assert!(held <= held_bound, "the scan holds {held} bytes (bound {held_bound}), asked {:?}", valid.batch_rows);
                         total += batch.num_rows();
                     }
                     prop_assert!(total <= table.num_rows());

@@ -230,7 +230,7 @@ fn regression_one_row_batches_are_not_sliced_from_a_whole_source_batch_up_front(
     let fx = Fixture::new(ROW_BATCH_SOURCE_ROWS);
     let config = format!("batch_rows = {ROW_BATCH_SOURCE_ROWS}");
     let run = hostile_on(fx, "scan-row-batches", &config, &[]);
-    // 16 scans held open, one row taken of each: what the host holds for
+    // 15 scans held open, one row taken of each: what the host holds for
     // them is views of the table, whatever batch size they asked.
     run.exits(0).succeeded().good_ones_are_whole().rss_under(RSS_BOUND);
     assert_eq!(read_passthrough(&run.fx, EVIL), passthrough(&run.fx.rows, EVIL), "the evil iteration's own good path");
@@ -241,7 +241,7 @@ fn rows_the_host_holds_for_open_scans_count_against_the_iterations_memory() {
     let fx = Fixture::new(ROW_BATCH_SOURCE_ROWS);
     let config = format!("batch_rows = {ROW_BATCH_SOURCE_ROWS}");
     // Each scan holds a filtered copy of the 200,000-row source batch
-    // (about 9 MB); 16 of them are over a cap of 64 MiB.
+    // (about 9 MB); 15 of them are over a cap of 64 MiB.
     let run = hostile_on(fx, "scan-copy-hoard", &config, &["--memory", "64MiB"]);
     let message = run.exits(1).failed_as("memory_limit");
     contains(&message, "of its open scans' rows");
