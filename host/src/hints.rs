@@ -50,6 +50,9 @@ pub fn for_module(error: &ModuleError) -> Option<&'static str> {
         ModuleError::TooLarge { .. } | ModuleError::TooManyFunctions { .. } => Some(
             "a debug build is many times the size of a release one (build the transform with `cargo build --release --target wasm32-wasip2`); raise the limit only for a module you trust",
         ),
+        ModuleError::OverSandboxLimits { .. } => Some(
+            "components built by the Rust SDK or by componentize-py fit these limits; a module that does not was built some other way, or is hostile",
+        ),
         ModuleError::WrongWorld { .. } => Some(
             "a transform is a component of the corral `transform` world: in Rust export it with `corral_guest::export!(run)`, \
              in Python decorate it with `@corral_guest.export` and build with `componentize-py -w transform`; \

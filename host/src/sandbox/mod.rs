@@ -70,6 +70,20 @@ pub enum ModuleError {
         /// The validator's message.
         message: String,
     },
+    /// A component that asks one instance for more than corral's sandbox
+    /// gives it: more memories, tables or core instances, a bigger table,
+    /// or an instance's own state (globals, functions) over the pool's
+    /// size. Found when it is compiled, before any iteration runs.
+    #[error(
+        "transform module {location} is a component that asks for more than corral's sandbox gives one instance \
+         (its memories, tables, core instances or an instance's own state; the limits are fixed, not settings): {message}"
+    )]
+    OverSandboxLimits {
+        /// The module's location.
+        location: Location,
+        /// What is over which limit, as wasmtime reports it.
+        message: String,
+    },
     /// A valid component, but not of the corral `transform` world.
     #[error("transform module {location} is not a component of the corral `transform` world: {message}")]
     WrongWorld {
@@ -678,7 +692,16 @@ fn compile(engine: &Engine, bytes: bytes::Bytes, location: &Location, timeout: D
         .map_err(|e| ModuleError::Engine(format!("cannot start the compiler's thread: {e}")))?;
     let invalid = |message: String| ModuleError::Invalid { location: location.clone(), message };
     match receiver.recv_timeout(timeout) {
-        Ok(compiled) => compiled.map_err(|e| invalid(format!("{e:#}"))),
+        Ok(compiled) => compiled.map_err(|e| {
+            let message = format!("{e:#}");
+            // wasmtime checks a component against the pooling allocator's
+            // limits as it compiles it, and says so only in its message.
+            if message.contains("pooling allocator") {
+                ModuleError::OverSandboxLimits { location: location.clone(), message }
+            } else {
+                invalid(message)
+            }
+        }),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
             Err(ModuleError::CompileTimeout { location: location.clone(), limit: timeout })
         }

@@ -99,6 +99,38 @@ fn a_module_of_a_million_functions_is_refused_in_seconds_and_small_memory() {
 }
 
 #[test]
+fn a_component_over_the_sandboxs_instance_limits_is_refused_as_such_not_as_invalid() {
+    let fx = Fixture::new(100);
+    // Valid components, each asking one instance for more than the pool
+    // gives it, with the words of the limit it is over.
+    let cases = [
+        ("memories", "(component (core module (memory 1) (memory 1)))".to_owned(), "defined memories count of 2"),
+        ("table", "(component (core module (table 10000000 funcref)))".to_owned(), "minimum element size of 10000000"),
+        (
+            "instances",
+            format!("(component (core module $m) {})", (0..40).map(|i| format!("(core instance $i{i} (instantiate $m))")).collect::<String>()),
+            "40 core module instances",
+        ),
+        ("globals", format!("(component (core module {}))", "(global i64 (i64.const 0))".repeat(200_000)), "defined globals"),
+    ];
+    for (name, text, reason) in cases {
+        let module = fx.dir.path().join(format!("{name}.wasm"));
+        std::fs::write(&module, wat::parse_str(&text).unwrap()).unwrap();
+        let job = fx.job(module.to_str().unwrap(), &[0, 1], "", "");
+        let run: [&dyn AsRef<std::ffi::OsStr>; 3] = [&"run", &job, &"--no-cache"];
+        let check: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"check", &module];
+        for args in [&run[..], &check[..]] {
+            let out = corral(args);
+            assert_eq!(out.code, 2, "{name}: {}", out.stderr);
+            assert!(out.stderr.contains("asks for more than corral's sandbox gives one instance"), "{name}: {}", out.stderr);
+            assert!(out.stderr.contains(reason), "{name}: {}", out.stderr);
+            assert!(!out.stderr.contains("not a valid WebAssembly component"), "{name}: {}", out.stderr);
+        }
+        assert!(!fx.out().exists(), "{name}: nothing written");
+    }
+}
+
+#[test]
 fn a_module_over_max_module_size_is_refused() {
     let fx = Fixture::new(100);
     let job = fx.job(guests::EVIL, &[0], "", "");
