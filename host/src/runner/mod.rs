@@ -7,6 +7,7 @@
 mod job_info;
 mod pool;
 mod prepare;
+mod retained;
 
 pub(crate) use self::prepare::{compile_on_thread, read_module};
 use self::job_info::{job_info, not_started, write_manifest};
@@ -288,6 +289,7 @@ pub async fn run(job: &Job, options: &RunOptions) -> Result<RunReport, RunError>
         earlier_outputs,
         stale_failures,
         format: Arc::new(ParquetFormat::for_memory_cap(job.limits.memory_bytes)),
+        retained: retained::RetainedText::new(retained::RETAINED_GUEST_TEXT),
     });
     let (records, admitted) = pool::run_workers(shared.clone(), to_run.clone(), concurrency, &progress, &signal_rx).await;
     finished.extend(records.into_iter().map(|record| (record.iteration, record)));

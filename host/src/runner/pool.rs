@@ -54,6 +54,8 @@ pub(super) struct SharedTask {
     pub(super) stale_failures: Arc<HashSet<i64>>,
     /// The outputs' Parquet settings.
     pub(super) format: Arc<ParquetFormat>,
+    /// The guest text the run's records keep in memory.
+    pub(super) retained: super::retained::RetainedText,
 }
 
 impl SharedTask {
@@ -63,7 +65,7 @@ impl SharedTask {
     /// persists its failure, and returns its record.
     pub(super) async fn run(&self, iteration: i64, slot: usize) -> IterationRecord {
         let mut attempt = 1;
-        let record = loop {
+        let mut record = loop {
             let record = self.attempt(iteration, slot, attempt).await;
             let error = match &record.error {
                 Some(error) if error.kind.is_transient() && attempt < self.attempts && !self.sandbox.is_interrupted() => error,
@@ -90,6 +92,9 @@ impl SharedTask {
         } else {
             self.persist_failure(&record).await;
         }
+        // The manifest's copy keeps little guest text once the run has kept
+        // much; the record persisted above keeps it whole.
+        self.retained.keep(&mut record, &format!("{} of the output", record_path(&ObjectPath::default(), iteration)));
         match &record.error {
             None => tracing::info!(
                 iteration = record.iteration,
