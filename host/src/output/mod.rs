@@ -404,13 +404,43 @@ impl OutputSink {
             self.begin(true).map_err(storage)?;
             self.write_held().await.map_err(storage)?;
         }
+        // Finishing encodes the last row group and the footer from the
+        // guest's data: a panic there is a refusal of this output (as one
+        // while writing is), its upload aborted, not a fault of the host's
+        // that an attempt again (and a Spark task again) would repeat.
+        let panicked = |panic: Box<dyn std::any::Any + Send>| {
+            CommitError::Refused(OutputError::WriterPanic(crate::guest_input::panic_message(panic.as_ref()).to_owned()))
+        };
         let (path, bytes) = match self.writer.take() {
             Some(Writer::Store(mut writer)) => {
-                writer.finish().await?;
+                let target = self.target.to_string();
+                match std::panic::AssertUnwindSafe(async { finish_hook(&target); writer.finish().await }).catch_unwind().await {
+                    Ok(finished) => finished?,
+                    Err(panic) => {
+                        if let Err(e) = writer.into_inner().abort().await {
+                            tracing::warn!(dir = %self.target, "aborting an output upload failed: {e}");
+                        }
+                        return Err(panicked(panic));
+                    }
+                };
                 (Some(self.target.part_name()), writer.bytes_written() as u64)
             }
             Some(Writer::Local { mut writer, staged }) => {
-                writer.finish()?;
+                let target = self.target.to_string();
+                let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    finish_hook(&target);
+                    writer.finish().map(drop)
+                }));
+                match finished {
+                    Ok(finished) => finished?,
+                    Err(panic) => {
+                        drop(writer);
+                        if let Err(e) = std::fs::remove_file(&staged) {
+                            tracing::warn!(file = %staged.display(), "removing an aborted output's staging file failed: {e}");
+                        }
+                        return Err(panicked(panic));
+                    }
+                }
                 let bytes = writer.bytes_written() as u64;
                 drop(writer);
                 let part = staged.with_file_name(PART_FILE);
@@ -445,6 +475,19 @@ impl OutputSink {
             None => {}
         }
     }
+}
+
+/// Test hook, compiled into debug builds only: the writer's finish panics
+/// for the iteration `CORRAL_TEST_FINISH_PANIC` names, as a Parquet bug on
+/// a guest's data would, to show that it is a refusal of that output.
+fn finish_hook(target: &str) {
+    #[cfg(debug_assertions)]
+    if let Ok(n) = std::env::var("CORRAL_TEST_FINISH_PANIC") {
+        if target.ends_with(&format!("iter_{n}")) {
+            panic!("CORRAL_TEST_FINISH_PANIC: the writer's finish panicked for {target}");
+        }
+    }
+    let _ = target;
 }
 
 impl Target {

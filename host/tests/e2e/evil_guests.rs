@@ -164,6 +164,27 @@ fn a_host_panic_fails_its_iteration_only() {
     }
 }
 
+#[test]
+fn regression_a_writer_panic_at_finish_is_a_refused_output_not_a_host_panic_retried() {
+    let fx = Fixture::new(1_000);
+    let job = fx.job(guests::EVIL, &[1, 2, 3], "", "");
+    let out = crate::support::corral_with_env(&[&"run", &job], &[("CORRAL_TEST_FINISH_PANIC", "2")]);
+    // Finishing writes the guest's data: a panic there refuses that output
+    // once. It used to be a host_panic, attempted again and making the run
+    // exit 75, so that a launcher ran the whole shard again for it.
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let failed = record(&manifest, 2);
+    assert_eq!(failed["attempts"], 1, "{failed}");
+    assert_eq!(failed["error"]["kind"], "invalid_output", "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the Parquet writer cannot write this output") && message.contains("CORRAL_TEST_FINISH_PANIC"), "{message}");
+    assert_eq!(files_under(&fx.out().join("iter_2")), Vec::<String>::new(), "nothing partial, no staging file");
+    for n in [1, 3] {
+        assert_eq!(record(&manifest, n)["status"], "succeeded");
+    }
+}
+
 /// The host's peak RSS bound for the mixed run: the two running iterations'
 /// memory caps (2 x 64 MiB of linear memory live in the host process), their
 /// output caps (2 x 32 MiB) and about 100 MiB for the engine, code and config.
