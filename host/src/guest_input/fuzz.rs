@@ -19,6 +19,13 @@
 //!
 //! (a failure prints the shrunk input; `CORRAL_FUZZ_SEED=N` changes the
 //! seed, for a run that explores other cases).
+//!
+//! A second property takes what `decode_emit` accepts of the same inputs
+//! on through the host's write path, as an emit does: an output sink
+//! writes it as Parquet and finishes the file, and either refuses it with
+//! one of its errors or writes a file that reads back with the rows
+//! emitted; never a panic, caught or not (a caught one is a check missing
+//! before the writer).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -279,6 +286,65 @@ fn check(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     let left = held() - before;
     prop_assert!(left <= 64 << 10, "{left} bytes still held after the result is dropped");
     Ok(())
+}
+
+/// Writes what `decode_emit` accepts of `bytes` through an output sink into
+/// `dir` and finishes it; checks the outcome.
+fn check_written(bytes: Vec<u8>, dir: &std::path::Path) -> Result<(), TestCaseError> {
+    let limits = GuestLimits::default();
+    let Ok(emitted) = decode_emit(bytes, &limits) else { return Ok(()) };
+    let _ = std::fs::remove_dir_all(dir);
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async {
+            let mut sink = crate::output::OutputSink::local(dir.to_owned(), 1 << 30, u64::MAX);
+            let mut rows = 0u64;
+            let mut holds = emitted.ipc_bytes;
+            for batch in &emitted.batches {
+                sink.write_sized(batch, std::mem::take(&mut holds)).await.map_err(|e| e.to_string())?;
+                rows += batch.num_rows() as u64;
+            }
+            let finished = sink.finish().await.map_err(|e| e.to_string())?;
+            Ok::<_, String>((rows, finished.committed().path.clone()))
+        })
+    }));
+    let outcome = outcome.map_err(|panic| TestCaseError::fail(format!("the write path panicked: {}", super::panic_message(panic.as_ref()))))?;
+    match outcome {
+        Ok((rows, Some(_))) => {
+            let file = std::fs::File::open(dir.join(crate::output::PART_FILE)).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|builder| builder.build())
+                .map_err(|e| TestCaseError::fail(format!("the file written does not read back: {e}")))?;
+            let mut read = 0u64;
+            for batch in reader {
+                read += batch.map_err(|e| TestCaseError::fail(format!("the file written does not read back: {e}")))?.num_rows() as u64;
+            }
+            prop_assert_eq!(read, rows, "rows read back");
+        }
+        Ok((rows, None)) => prop_assert_eq!(rows, 0, "no file only for no batch"),
+        // Refused: the writer's own words, never a caught panic.
+        Err(message) => prop_assert!(!message.contains("cannot write this output") && !message.contains("panicked"), "{message}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn accepted_streams_are_written_and_finished_or_refused_without_a_panic() {
+    let cases = std::env::var("CORRAL_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CASES);
+    let seed: u64 = std::env::var("CORRAL_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x00C0_22A2);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let config = Config { cases, failure_persistence: None, ..Config::default() };
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    // Every seed is written whole, then the mutations.
+    for bytes in seeds() {
+        check_written(bytes, &out).unwrap();
+    }
+    if let Err(e) = runner.run(&input(Arc::new(seeds())), |bytes| check_written(bytes, &out)) {
+        panic!("{e}");
+    }
 }
 
 #[test]

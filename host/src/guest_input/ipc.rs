@@ -776,10 +776,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 /// as the writer fails on them: a union (the writer panics), an empty
 /// struct, an interval of months, days and nanoseconds (not implemented),
 /// a non-nullable field of type `Null` (every row is null). Refused though
-/// the writer takes it: a run-end encoded array under a list view or in a
-/// dictionary's values, whose materialised size [`logical_bytes`] could not
-/// measure in linear time.
+/// the writer takes it: a schema of no fields (Parquet keeps no rows without
+/// a column, so an output of rows and no columns would read back empty
+/// while its record counted the rows), and a run-end encoded array under a
+/// list view or in a dictionary's values, whose materialised size
+/// [`logical_bytes`] could not measure in linear time.
 pub fn check_writable(schema: &Schema) -> Result<(), String> {
+    if schema.fields().is_empty() {
+        return Err("the output's schema has no fields: Parquet stores no rows without a column, so an output needs at least one".into());
+    }
     for field in schema.fields() {
         writable(field, field.name(), Context::default())?;
     }
@@ -1647,6 +1652,8 @@ pub(crate) mod tests {
         assert!(message.starts_with("field `s.x` has type Union("), "{message}");
         let empty = Schema::new(vec![Field::new("e", DataType::Struct(Fields::empty()), true)]);
         assert_eq!(check_writable(&empty).unwrap_err(), "field `e` has type Struct(), which cannot be written to Parquet (a struct needs a field)");
+        let no_fields = Schema::empty();
+        assert!(check_writable(&no_fields).unwrap_err().contains("has no fields"), "rows without columns read back as none");
     }
 
     fn sample_union(mode: UnionMode) -> ArrayRef {

@@ -289,6 +289,15 @@ fn a_union_column_is_invalid_output_and_does_not_poison_the_writer() {
 }
 
 #[test]
+fn regression_rows_without_columns_are_invalid_output_not_a_file_that_reads_back_empty() {
+    let run = hostile(2_000, "emit-no-columns", &[]);
+    let message = run.exits(1).failed_as("invalid_output");
+    contains(&message, "has no fields");
+    assert_eq!(run.record(EVIL)["rows_out"], 0, "no rows are claimed for a refused output");
+    run.good_ones_are_whole();
+}
+
+#[test]
 fn a_metadata_bomb_is_refused_without_holding_its_metadata() {
     let run = hostile(2_000, "emit-metadata-bomb", &[]);
     let message = run.exits(1).failed_as("invalid_output");

@@ -54,6 +54,7 @@ const ATTACKS: &[(&str, Attack)] = {
         ("malformed-ipc", malformed_ipc::run),
         ("schema-change", schema_change::run),
         ("emit-union", emit_union::run),
+        ("emit-no-columns", emit_no_columns::run),
         ("emit-metadata-bomb", emit_metadata_bomb::run),
         ("emit-dictionary-bomb", emit_dictionary_bomb::run),
         ("emit-view-bomb", emit_view_bomb::run),

@@ -7,6 +7,7 @@ pub mod emit_dictionary_bomb;
 pub mod emit_flood;
 pub mod emit_huge_honest;
 pub mod emit_metadata_bomb;
+pub mod emit_no_columns;
 pub mod emit_raw_oversize;
 pub mod emit_then_error;
 pub mod emit_union;
