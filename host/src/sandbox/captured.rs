@@ -239,4 +239,49 @@ mod tests {
         assert!(text.ends_with("thread 'main' panicked at the end"), "{text}");
         assert!(!tail.chars().any(|c| text::is_raw_control(c, true)));
     }
+
+    /// Whatever bytes a guest writes, split however: the tail is inert and
+    /// within its cap, the log within its budget, every line logged inert,
+    /// and the total counted.
+    #[test]
+    fn any_bytes_in_any_writes_keep_the_capture_bounded_and_inert() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let piece = prop_oneof![
+            Just(b"\n".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\x1b[2J".to_vec()),
+            Just("\u{202e}".as_bytes().to_vec()),
+            Just("\u{2028}".as_bytes().to_vec()),
+            Just("日".as_bytes().to_vec()),
+            Just("日".as_bytes()[..2].to_vec()),
+            Just(vec![0xff, 0xfe, 0x80]),
+            prop::collection::vec(any::<u8>(), 0..64),
+            (1usize..6000).prop_map(|n| vec![b'x'; n]),
+        ];
+        let writes = prop::collection::vec(prop::collection::vec(piece, 0..40).prop_map(|p| p.concat()), 1..60);
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]);
+        let mut runner = TestRunner::new_with_rng(Config { cases: 200, failure_persistence: None, ..Config::default() }, rng);
+        runner
+            .run(&writes, |writes| {
+                let out = CapturedOutput::new(1, "stderr");
+                let log = logged(|| writes.iter().for_each(|w| out.accept(w)));
+                let total: usize = writes.iter().map(Vec::len).sum();
+                prop_assert_eq!(out.total(), total as u64);
+                prop_assert!(!log.chars().any(|c| text::is_raw_control(c, false) && c != '\n'), "{log:?}");
+                let forwarded = out.state.lock().unwrap().forwarded;
+                prop_assert!(forwarded <= FORWARD_BYTES + LINE_BYTES as u64 + 64 + crate::guest_input::LOG_LINE_OVERHEAD, "{forwarded}");
+                match out.tail() {
+                    None => prop_assert_eq!(total, 0),
+                    Some(tail) => {
+                        prop_assert!(total > 0);
+                        prop_assert!(tail.len() <= TAIL_BYTES + 64, "a tail of {} bytes", tail.len());
+                        prop_assert!(!tail.chars().any(|c| text::is_raw_control(c, true)), "{tail:?}");
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }
