@@ -377,6 +377,17 @@ impl PositionIndex {
     /// share of the batches, then the numbers are merged and the rows
     /// grouped by key.
     pub(super) fn build(batches: &[RecordBatch], column: usize, kind: KeyKind) -> Result<PositionIndex, ArrowError> {
+        Self::build_until(batches, column, kind, &crate::deadline::Deadline::never())
+    }
+
+    /// [`PositionIndex::build`], given up (with an error naming why) once
+    /// `deadline` passes: checked between batches.
+    pub(super) fn build_until(
+        batches: &[RecordBatch],
+        column: usize,
+        kind: KeyKind,
+        deadline: &crate::deadline::Deadline,
+    ) -> Result<PositionIndex, ArrowError> {
         let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
         u32::try_from(total)
             .map_err(|_| ArrowError::ComputeError(format!("{total} rows are more than a position index holds ({})", u32::MAX)))?;
@@ -396,6 +407,7 @@ impl PositionIndex {
             let mut ids: HashMap<Key, u32> = HashMap::new();
             let mut row_ids = Vec::with_capacity(share.iter().map(RecordBatch::num_rows).sum());
             for batch in share {
+                deadline.check().map_err(|stop| ArrowError::ComputeError(format!("indexing stopped: {stop}")))?;
                 let keys = normalise_keys(batch.column(column), kind)?;
                 for row in 0..batch.num_rows() {
                     row_ids.push(number(&mut ids, key_at(&keys, kind, row)));

@@ -288,7 +288,7 @@ impl ConfigTable {
             }
         } else if let Some((pos, column, kind)) = self.first_indexable_eq(&request) {
             self.bind_pinned(&request, pos)?;
-            if let Some(index) = self.first_filter_index(column, kind) {
+            if let Some(index) = self.first_filter_index(column, kind, &deadline) {
                 let group = match lookup_key(&request.filter[pos].value, index.kind) {
                     KeyLookup::Key(key) => index.rows_of(&key),
                     KeyLookup::NoRows => Vec::new(),
@@ -337,15 +337,18 @@ impl ConfigTable {
     }
 
     /// The index of `column`, built on the first scan that asks (at most
-    /// [`MAX_FIRST_FILTER_INDEXES`] columns are).
-    fn first_filter_index(&self, column: usize, kind: KeyKind) -> Option<&PositionIndex> {
+    /// [`MAX_FIRST_FILTER_INDEXES`] columns are), within the deadline of
+    /// the iteration that asks: host work done for a guest stops with its
+    /// iteration. Given up past it, the column is not indexed for the rest
+    /// of the run (its scans filter the table, as without an index).
+    fn first_filter_index(&self, column: usize, kind: KeyKind, deadline: &Deadline) -> Option<&PositionIndex> {
         let index = self.first_filter_indexes[column].get_or_init(|| {
             if self.first_filter_indexes_built.fetch_add(1, Ordering::Relaxed) >= MAX_FIRST_FILTER_INDEXES {
                 return None;
             }
             let started = std::time::Instant::now();
             let name = self.schema.field(column).name();
-            match PositionIndex::build(&self.batches, column, kind) {
+            match PositionIndex::build_until(&self.batches, column, kind, deadline) {
                 Ok(index) => {
                     // A declared partition pays off for keys of many rows; one
                     // of a few rows a key is better served by positions.
@@ -706,6 +709,21 @@ mod tests {
                 assert_eq!(out, expected, "{batch_rows} rows a batch, {} comparisons: every row once, in order", filter.len());
             }
         }
+    }
+
+    #[test]
+    fn a_first_filter_index_past_its_iterations_deadline_is_given_up_and_scans_still_filter() {
+        let t = table(None);
+        let request = ScanRequest {
+            filter: vec![Comparison { column: "k".into(), op: CmpOp::Eq, value: Literal::Int(3) }],
+            ..Default::default()
+        };
+        let passed = Deadline::new(std::time::Instant::now(), Arc::default());
+        let mut scan = t.scan(&request, &GuestLimits::default(), passed).unwrap();
+        let stopped = scan.next_batch().unwrap_err();
+        assert!(matches!(stopped, ScanError::Stopped(crate::deadline::Stop::Timeout)), "{stopped}");
+        assert!(matches!(t.first_filter_indexes[1].get(), Some(None)), "the index was given up, not built past the deadline");
+        assert_eq!(ids(&t, request), (0..1000).filter(|i| i % 7 == 3).collect::<Vec<_>>(), "later scans filter the table");
     }
 
     #[test]
