@@ -220,6 +220,43 @@ fn batch_rows_of_u32_max_is_clamped_not_allocated() {
     assert_eq!(read_passthrough(&run.fx, EVIL), passthrough(&run.fx.rows, EVIL), "the clamped scan's rows");
 }
 
+/// Iterations of the run whose every record holds the most guest text a
+/// record keeps (about 24.5 KiB): about 2,700 of them fill the run's 64
+/// MiB of kept guest text.
+const LONG_FAILURES: i64 = 3_000;
+
+#[test]
+fn guest_text_the_manifest_keeps_is_bounded_per_run_and_the_records_keep_the_whole() {
+    let fx = Fixture::new(100);
+    let iterations: Vec<i64> = (0..LONG_FAILURES).collect();
+    let job = fx.job(guests::EVIL, &iterations, "evil = { \"*\" = \"long-failure\" }", "");
+    let out = corral(&[&"run", &job, &"--max-workers", &"2", &"-q"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let manifest = fx.manifest();
+    let (mut whole, mut cut, mut kept_bytes) = (0, 0, 0usize);
+    for n in 0..LONG_FAILURES {
+        let error = &record(&manifest, n)["error"];
+        assert_eq!(error["kind"], "guest_error", "{n}: {error}");
+        let message = error["message"].as_str().unwrap();
+        let tail = error["stderr_tail"].as_str().unwrap();
+        kept_bytes += message.len() + tail.len();
+        if message.contains("the whole is in _records/iter_") {
+            cut += 1;
+            assert!(message.len() < 1024 && tail.len() < 256, "{n}: a cut record keeps {} + {} bytes", message.len(), tail.len());
+            assert!(message.contains(&format!("_records/iter_{n}.json")), "{message}");
+            // The record on disk keeps the whole.
+            let full: Value = serde_json::from_slice(&std::fs::read(fx.out().join(format!("_records/iter_{n}.json"))).unwrap()).unwrap();
+            let full_message = full["error"]["message"].as_str().unwrap();
+            assert!(full_message.len() > 16_000 && full_message.starts_with(&message[..400]), "{n}: {} bytes on disk", full_message.len());
+        } else {
+            whole += 1;
+            assert!(message.len() > 16_000 && tail.len() > 8_000, "{n}: {} + {} bytes", message.len(), tail.len());
+        }
+    }
+    assert!((2_500..2_800).contains(&whole), "{whole} records kept whole, {cut} cut");
+    assert!(kept_bytes < (64 << 20) + (300 << 10) + 2_000 * 3_000, "{kept_bytes} bytes of guest text kept");
+}
+
 /// Rows of the config, and of its one source batch (the job's
 /// `batch_rows`), for the scans of one-row batches: a host that sliced a
 /// source batch into a batch a row up front held 200,000 batches a scan.

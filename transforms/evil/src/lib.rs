@@ -1,7 +1,8 @@
 //! A hostile transform for corral's tests: a dispatch table from behaviour
 //! names to attacks (one file each under `attacks/`).
 //!
-//! Params `{"evil": {"N": "behaviour"}}` make iteration N misbehave; every
+//! Params `{"evil": {"N": "behaviour"}}` make iteration N misbehave (`"*"`:
+//! every iteration not named); every
 //! other iteration copies its config rows (`id, some_column, value` where
 //! `some_column == N`), so the tests can check that good iterations are
 //! unharmed. `delay_ms` slows every iteration; `spin` gives chosen
@@ -71,6 +72,7 @@ const ATTACKS: &[(&str, Attack)] = {
         // Text: errors, logs, stdout and stderr.
         ("stdout-flood", stdout_flood::run),
         ("huge-error", huge_error::run),
+        ("long-failure", long_failure::run),
         ("error-over-call-limit", huge_error::over_call_limit),
         ("log-forge", log_forge::run),
         ("error-escapes", error_escapes::run),
@@ -81,7 +83,8 @@ const ATTACKS: &[(&str, Attack)] = {
 fn run(ctx: &Context) -> Result<()> {
     let params: params::Params = ctx.params()?;
     params.apply(ctx);
-    let Some(behaviour) = params.evil.get(&ctx.iteration().to_string()) else {
+    let behaviour = params.evil.get(&ctx.iteration().to_string()).or_else(|| params.evil.get("*"));
+    let Some(behaviour) = behaviour else {
         return common::passthrough(ctx);
     };
     match ATTACKS.iter().find(|(name, _)| name == behaviour) {

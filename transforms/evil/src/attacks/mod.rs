@@ -21,6 +21,7 @@ pub mod huge_error;
 pub mod ipc_lying_lengths;
 pub mod ipc_truncated_body;
 pub mod log_forge;
+pub mod long_failure;
 pub mod log_loop;
 pub mod malformed_ipc;
 pub mod memory_bomb;
