@@ -764,8 +764,7 @@ impl Restore {
 /// A caught panic's message, cut short: a guest chose the bytes it names.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     let message = super::panic_message(panic);
-    let cut = (0..=message.len().min(500)).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
-    message[..cut].to_owned()
+    message[..message.floor_char_boundary(500)].to_owned()
 }
 
 /// Whether the Parquet writer can store every field of `schema`; the error

@@ -380,7 +380,7 @@ impl OutputSink {
                 Writer::Store(writer) => std::panic::AssertUnwindSafe(writer.write(&slice)).catch_unwind().await,
                 Writer::Local { writer, .. } => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(&slice))),
             };
-            written.map_err(|panic| OutputError::WriterPanic(crate::guest_input::panic_message(panic.as_ref()).to_owned()))??;
+            written.map_err(writer_panic)??;
             offset += len;
             if offset >= rows {
                 return Ok(());
@@ -404,52 +404,45 @@ impl OutputSink {
             self.begin(true).map_err(storage)?;
             self.write_held().await.map_err(storage)?;
         }
+        let Some(mut writer) = self.writer.take() else {
+            self.target.remove_part().await?;
+            return Ok(Finished { target: self.target, committed: Committed { path: None, rows: self.rows, bytes: 0 } });
+        };
         // Finishing encodes the last row group and the footer from the
         // guest's data: a panic there is a refusal of this output (as one
         // while writing is), its upload aborted, not a fault of the host's
         // that an attempt again (and a Spark task again) would repeat.
-        let panicked = |panic: Box<dyn std::any::Any + Send>| {
-            CommitError::Refused(OutputError::WriterPanic(crate::guest_input::panic_message(panic.as_ref()).to_owned()))
-        };
-        let (path, bytes) = match self.writer.take() {
-            Some(Writer::Store(mut writer)) => {
-                let target = self.target.to_string();
-                match std::panic::AssertUnwindSafe(async { finish_hook(&target); writer.finish().await }).catch_unwind().await {
-                    Ok(finished) => finished?,
-                    Err(panic) => {
-                        if let Err(e) = writer.into_inner().abort().await {
-                            tracing::warn!(dir = %self.target, "aborting an output upload failed: {e}");
-                        }
-                        return Err(panicked(panic));
-                    }
-                };
-                (Some(self.target.part_name()), writer.bytes_written() as u64)
+        let target = &self.target;
+        let finished = match &mut writer {
+            Writer::Store(writer) => {
+                std::panic::AssertUnwindSafe(async {
+                    finish_hook(target);
+                    writer.finish().await.map(drop)
+                })
+                .catch_unwind()
+                .await
             }
-            Some(Writer::Local { mut writer, staged }) => {
-                let target = self.target.to_string();
-                let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    finish_hook(&target);
-                    writer.finish().map(drop)
-                }));
-                match finished {
-                    Ok(finished) => finished?,
-                    Err(panic) => {
-                        drop(writer);
-                        if let Err(e) = std::fs::remove_file(&staged) {
-                            tracing::warn!(file = %staged.display(), "removing an aborted output's staging file failed: {e}");
-                        }
-                        return Err(panicked(panic));
-                    }
-                }
+            Writer::Local { writer, .. } => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                finish_hook(target);
+                writer.finish().map(drop)
+            })),
+        };
+        match finished {
+            Ok(finished) => finished?,
+            Err(panic) => {
+                self.writer = Some(writer);
+                self.abort().await;
+                return Err(CommitError::Refused(writer_panic(panic)));
+            }
+        }
+        let (path, bytes) = match writer {
+            Writer::Store(writer) => (Some(self.target.part_name()), writer.bytes_written() as u64),
+            Writer::Local { writer, staged } => {
                 let bytes = writer.bytes_written() as u64;
                 drop(writer);
                 let part = staged.with_file_name(PART_FILE);
                 std::fs::rename(&staged, &part).map_err(LocalFileError::at(&part))?;
                 (Some(self.target.part_name()), bytes)
-            }
-            None => {
-                self.target.remove_part().await?;
-                (None, 0)
             }
         };
         Ok(Finished { target: self.target, committed: Committed { path, rows: self.rows, bytes } })
@@ -477,15 +470,21 @@ impl OutputSink {
     }
 }
 
+/// A panic of the Parquet writer on a guest's data, as the refusal of that
+/// output (while writing and while finishing alike).
+fn writer_panic(panic: Box<dyn std::any::Any + Send>) -> OutputError {
+    OutputError::WriterPanic(crate::guest_input::panic_message(panic.as_ref()).to_owned())
+}
+
 /// Test hook, compiled into debug builds only: the writer's finish panics
 /// for the iteration `CORRAL_TEST_FINISH_PANIC` names, as a Parquet bug on
 /// a guest's data would, to show that it is a refusal of that output.
-fn finish_hook(target: &str) {
+fn finish_hook(target: &Target) {
     #[cfg(debug_assertions)]
-    if let Ok(n) = std::env::var("CORRAL_TEST_FINISH_PANIC") {
-        if target.ends_with(&format!("iter_{n}")) {
-            panic!("CORRAL_TEST_FINISH_PANIC: the writer's finish panicked for {target}");
-        }
+    if let Ok(n) = std::env::var("CORRAL_TEST_FINISH_PANIC")
+        && target.to_string().ends_with(&format!("iter_{n}"))
+    {
+        panic!("CORRAL_TEST_FINISH_PANIC: the writer's finish panicked for {target}");
     }
     let _ = target;
 }

@@ -94,7 +94,7 @@ impl SharedTask {
         }
         // The manifest's copy keeps little guest text once the run has kept
         // much; the record persisted above keeps it whole.
-        self.retained.keep(&mut record, &format!("{} of the output", record_path(&ObjectPath::default(), iteration)));
+        self.retained.keep(&mut record);
         match &record.error {
             None => tracing::info!(
                 iteration = record.iteration,

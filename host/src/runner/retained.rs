@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::manifest::IterationRecord;
+use crate::manifest::{IterationRecord, record_path};
 
 /// Guest text a run keeps whole in its records: about 2,700 failures with
 /// the longest message and stderr tail, far more of ordinary ones.
@@ -29,24 +29,24 @@ impl RetainedText {
         RetainedText { budget, used: AtomicU64::new(0) }
     }
 
-    /// Counts the guest text of `record` (whose full form is persisted at
-    /// `full_record`) against the budget; once it is spent, cuts the
-    /// record's message to its first [`SHORT_MESSAGE`] bytes and drops its
-    /// stderr tail, each with a note saying where the whole is.
-    pub(super) fn keep(&self, record: &mut IterationRecord, full_record: &str) {
+    /// Counts the guest text of `record` against the budget; once it is
+    /// spent, cuts the record's message to its first [`SHORT_MESSAGE`]
+    /// bytes and drops its stderr tail, each with a note naming the
+    /// record's file under `_records/`, which keeps the whole.
+    pub(super) fn keep(&self, record: &mut IterationRecord) {
         let Some(error) = &mut record.error else { return };
         let size = (error.message.len() + error.stderr_tail.as_ref().map_or(0, String::len)) as u64;
         let used = self.used.fetch_add(size, Ordering::Relaxed).saturating_add(size);
         if used <= self.budget {
             return;
         }
-        let note = format!("[the run's records keep little text past {} MiB of guest text: the whole is in {full_record}]", self.budget >> 20);
+        let full_record = record_path(&object_store::path::Path::default(), record.iteration);
+        let note = format!(
+            "[the run's records keep little text past {} MiB of guest text: the whole is in {full_record} of the output]",
+            self.budget >> 20
+        );
         if error.message.len() > SHORT_MESSAGE {
-            let mut end = SHORT_MESSAGE;
-            while !error.message.is_char_boundary(end) {
-                end -= 1;
-            }
-            error.message.truncate(end);
+            error.message.truncate(error.message.floor_char_boundary(SHORT_MESSAGE));
             error.message.push_str(" ... ");
             error.message.push_str(&note);
         }
@@ -76,7 +76,7 @@ mod tests {
         let mut kept = 0;
         for _ in 0..20 {
             let mut record = failed(long.clone(), Some("x".repeat(8 << 10)));
-            retained.keep(&mut record, "out/_records/iter_7.json");
+            retained.keep(&mut record);
             let error = record.error.unwrap();
             if error.message == long {
                 kept += 1;
@@ -84,18 +84,18 @@ mod tests {
             } else {
                 assert!(error.message.len() < SHORT_MESSAGE + 200, "{}", error.message.len());
                 assert!(error.message.starts_with(&long[..SHORT_MESSAGE]), "the head is kept, cut at a char boundary");
-                assert!(error.message.ends_with("the whole is in out/_records/iter_7.json]"), "{}", error.message);
-                assert!(error.stderr_tail.unwrap().contains("out/_records/iter_7.json"));
+                assert!(error.message.ends_with("the whole is in _records/iter_7.json of the output]"), "{}", error.message);
+                assert!(error.stderr_tail.unwrap().contains("_records/iter_7.json"));
             }
         }
         // 24 KiB each: four fit in 100 KiB, the fifth is over.
         assert_eq!(kept, 4);
         // Successes and short messages are left alone.
         let mut short = failed("short".into(), None);
-        retained.keep(&mut short, "r");
+        retained.keep(&mut short);
         assert_eq!(short.error.unwrap().message, "short");
         let mut ok = IterationRecord::new(1, &Inputs::default());
-        retained.keep(&mut ok, "r");
+        retained.keep(&mut ok);
         assert!(ok.error.is_none());
     }
 }

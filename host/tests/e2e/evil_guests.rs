@@ -145,44 +145,43 @@ fn the_memory_budget_bounds_the_running_caps() {
     assert!(!fx.out().exists());
 }
 
-#[test]
-fn a_host_panic_fails_its_iteration_only() {
+/// Runs iterations 1, 2 and 3 with the debug-build test hook `hook` set
+/// to fail iteration 2; checks the exit code, that nothing is left in
+/// iteration 2's directory and that 1 and 3 succeeded; returns 2's record.
+fn fail_iteration_2_by_hook(hook: &str, code: i32) -> serde_json::Value {
     let fx = Fixture::new(1_000);
     let job = fx.job(guests::EVIL, &[1, 2, 3], "", "");
-    let out = crate::support::corral_with_env(&[&"run", &job], &[("CORRAL_TEST_HOST_PANIC", "2")]);
-    // A host fault is not the iteration's: it is attempted again, and a
-    // run whose only failures are such exits 75 (worth running again).
-    assert_eq!(out.code, 75, "{}", out.stderr);
+    let out = crate::support::corral_with_env(&[&"run", &job], &[(hook, "2")]);
+    assert_eq!(out.code, code, "{}", out.stderr);
     let manifest = fx.manifest();
-    assert_eq!(record(&manifest, 2)["attempts"], 2, "{}", record(&manifest, 2));
-    let error = &record(&manifest, 2)["error"];
-    assert_eq!(error["kind"], "host_panic", "{error}");
-    assert!(error["message"].as_str().unwrap().contains("CORRAL_TEST_HOST_PANIC"), "{error}");
-    assert_eq!(files_under(&fx.out().join("iter_2")), Vec::<String>::new());
-    for n in [1, 3] {
-        assert_eq!(record(&manifest, n)["status"], "succeeded");
-    }
-}
-
-#[test]
-fn regression_a_writer_panic_at_finish_is_a_refused_output_not_a_host_panic_retried() {
-    let fx = Fixture::new(1_000);
-    let job = fx.job(guests::EVIL, &[1, 2, 3], "", "");
-    let out = crate::support::corral_with_env(&[&"run", &job], &[("CORRAL_TEST_FINISH_PANIC", "2")]);
-    // Finishing writes the guest's data: a panic there refuses that output
-    // once. It used to be a host_panic, attempted again and making the run
-    // exit 75, so that a launcher ran the whole shard again for it.
-    assert_eq!(out.code, 1, "{}", out.stderr);
-    let manifest = fx.manifest();
-    let failed = record(&manifest, 2);
-    assert_eq!(failed["attempts"], 1, "{failed}");
-    assert_eq!(failed["error"]["kind"], "invalid_output", "{failed}");
-    let message = failed["error"]["message"].as_str().unwrap();
-    assert!(message.contains("the Parquet writer cannot write this output") && message.contains("CORRAL_TEST_FINISH_PANIC"), "{message}");
     assert_eq!(files_under(&fx.out().join("iter_2")), Vec::<String>::new(), "nothing partial, no staging file");
     for n in [1, 3] {
         assert_eq!(record(&manifest, n)["status"], "succeeded");
     }
+    record(&manifest, 2).clone()
+}
+
+#[test]
+fn a_host_panic_fails_its_iteration_only() {
+    // A host fault is not the iteration's: it is attempted again, and a
+    // run whose only failures are such exits 75 (worth running again).
+    let failed = fail_iteration_2_by_hook("CORRAL_TEST_HOST_PANIC", 75);
+    assert_eq!(failed["attempts"], 2, "{failed}");
+    let error = &failed["error"];
+    assert_eq!(error["kind"], "host_panic", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("CORRAL_TEST_HOST_PANIC"), "{error}");
+}
+
+#[test]
+fn regression_a_writer_panic_at_finish_is_a_refused_output_not_a_host_panic_retried() {
+    // Finishing writes the guest's data: a panic there refuses that output
+    // once. It used to be a host_panic, attempted again and making the run
+    // exit 75, so that a launcher ran the whole shard again for it.
+    let failed = fail_iteration_2_by_hook("CORRAL_TEST_FINISH_PANIC", 1);
+    assert_eq!(failed["attempts"], 1, "{failed}");
+    assert_eq!(failed["error"]["kind"], "invalid_output", "{failed}");
+    let message = failed["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the Parquet writer cannot write this output") && message.contains("CORRAL_TEST_FINISH_PANIC"), "{message}");
 }
 
 /// The host's peak RSS bound for the mixed run: the two running iterations'
